@@ -1,0 +1,400 @@
+"""Typed experiment configuration: dataclasses, validated on load.
+
+One YAML file describes one experiment::
+
+    name: en-pt-transformer
+    data: {train: builtin:synthetic-en-pt, dev: builtin:synthetic-en-pt-dev}
+    tokenizer: {kind: bpe, vocab_size: 8000}
+    model: {type: transformer, layers: 3, d_model: 256, heads: 4, ffn: 1024}
+    train: {batch_tokens: 4096, max_steps: 4000}
+
+Every section is a dataclass below. Unknown keys, wrong types and values outside a field's
+``Literal`` choices raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
+expected. Command-line overrides use the same dotted keys (``model.layers=4``) and are parsed as
+YAML scalars. The ``model`` section is polymorphic: ``model.type`` picks the dataclass
+(:class:`TransformerConfig` or :class:`RecurrentConfig`), so each architecture only accepts its
+own keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from seqlab.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "TokenizerConfig",
+    "TransformerConfig",
+    "RecurrentConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "DecodeConfig",
+    "ExperimentConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "save_config",
+]
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel corpus comes from.
+
+    ``train``/``dev``/``test`` are a path to a TSV (``source<TAB>target``) or JSONL (``src``/``tgt``)
+    file, a list of two aligned plain-text files ``[source.txt, target.txt]``, or a built-in corpus
+    such as ``builtin:synthetic-en-pt`` (the embedded grammar generator, no download).
+    """
+
+    train: Union[str, list[str]] = "builtin:synthetic-en-pt"
+    dev: Union[str, list[str], None] = "builtin:synthetic-en-pt-dev"
+    test: Union[str, list[str], None] = None
+    format: Literal["auto", "tsv", "jsonl", "text"] = "auto"
+    reverse: bool = False
+    """Swap the columns (translate target->source, e.g. pt->en from an en-pt file)."""
+    max_len: int = 128
+    """Longest sentence, in subword tokens, kept for training."""
+    on_error: Literal["raise", "skip"] = "raise"
+    """``raise`` stops at the first malformed line; ``skip`` drops it and warns with a count."""
+    dev_size: int = 500
+    """Sentences of dev data used for BLEU during training (all of it for loss)."""
+
+
+@dataclass
+class TokenizerConfig:
+    """Subword (BPE), word or character tokenisation, shared or per side."""
+
+    kind: Literal["bpe", "word", "char"] = "bpe"
+    vocab_size: int = 8000
+    joint: bool = True
+    """One vocabulary for both sides (needed for ``model.share_embeddings``)."""
+    lowercase: bool = False
+    min_frequency: int = 2
+
+
+@dataclass
+class TransformerConfig:
+    """The encoder-decoder Transformer of Vaswani et al. (2017)."""
+
+    type: Literal["transformer"] = "transformer"
+    layers: int = 3
+    """N, the number of encoder layers and of decoder layers."""
+    decoder_layers: Union[int, None] = None
+    """Decoder depth when it differs from ``layers``."""
+    d_model: int = 256
+    heads: int = 4
+    ffn: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    norm: Literal["post", "pre"] = "post"
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = 512
+    share_embeddings: bool = False
+    """One embedding matrix for source and target (requires ``tokenizer.joint``)."""
+    tie_output: bool = True
+    """Output projection shares the target embedding matrix."""
+    init: Literal["xavier", "kaiming", "normal"] = "xavier"
+
+
+@dataclass
+class RecurrentConfig:
+    """A recurrent encoder-decoder (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015)."""
+
+    type: Literal["rnn", "lstm", "gru"] = "lstm"
+    attention: Literal["none", "dot", "general", "additive"] = "additive"
+    layers: int = 2
+    embedding: int = 256
+    hidden: int = 256
+    bidirectional: bool = True
+    """Bidirectional encoder; its two directions are concatenated and projected to ``hidden``."""
+    input_feeding: bool = True
+    """Feed the previous attentional vector into the next decoder step (Luong et al. 2015)."""
+    dropout: float = 0.2
+    cells: Literal["fused", "explicit"] = "fused"
+    """``fused`` uses torch.nn.RNN/LSTM/GRU; ``explicit`` unrolls the textbook cells in Python."""
+    gru_reset: Literal["after", "before"] = "after"
+    """Where the GRU reset gate acts: ``after`` the hidden projection (PyTorch, cuDNN) or
+    ``before`` it (Cho et al. 2014). Only ``after`` can use the fused kernel."""
+    max_positions: int = 1024
+    share_embeddings: bool = False
+    tie_output: bool = False
+    init: Literal["xavier", "kaiming", "uniform"] = "xavier"
+    recurrent_init: Literal["orthogonal", "same"] = "orthogonal"
+    embeddings_from: Union[str, None] = None
+    """word2vec text file (``word v1 v2 ...``) to initialise word embeddings from."""
+
+
+ModelConfig = Union[TransformerConfig, RecurrentConfig]
+MODEL_CONFIGS: dict[str, type] = {
+    "transformer": TransformerConfig,
+    "rnn": RecurrentConfig,
+    "lstm": RecurrentConfig,
+    "gru": RecurrentConfig,
+}
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, budget and checkpointing."""
+
+    seed: int = 1
+    batch_tokens: int = 4096
+    """Target tokens per batch; batches are built from length-sorted buckets."""
+    max_steps: int = 4000
+    max_epochs: Union[int, None] = None
+    max_minutes: Union[float, None] = None
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    schedule: Literal["noam", "cosine", "constant", "inverse_sqrt"] = "cosine"
+    warmup_steps: int = 400
+    min_lr_ratio: float = 0.05
+    label_smoothing: float = 0.1
+    clip_norm: Union[float, None] = 1.0
+    clip_value: Union[float, None] = None
+    teacher_forcing: float = 1.0
+    """Probability of feeding the gold previous token (1.0 = pure teacher forcing)."""
+    teacher_forcing_min: float = 1.0
+    teacher_forcing_decay_steps: int = 0
+    """Linearly decay ``teacher_forcing`` to ``teacher_forcing_min`` over this many steps."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    eval_every: int = 500
+    log_every: int = 50
+    checkpoint_every: Union[int, None] = None
+    """Save ``last`` every N steps (always at each evaluation and at the end)."""
+    patience: Union[int, None] = None
+    """Stop after this many evaluations without improvement of the best metric."""
+    best_metric: Literal["bleu", "loss"] = "bleu"
+    threads: Union[int, None] = None
+
+
+@dataclass
+class DecodeConfig:
+    """Defaults for ``translate`` and ``evaluate``."""
+
+    beam: int = 5
+    length_penalty: float = 0.6
+    max_len_ratio: float = 1.5
+    max_len_offset: int = 10
+    n_best: int = 1
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: Any = field(default_factory=TransformerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self) -> None:
+        _check_consistency(self)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        return f"a list of {_type_name(inner)}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, path: str | None) -> Any:
+    """Return ``value`` checked against the annotation ``tp``; raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin in (Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, key, path)
+            except ConfigError:
+                continue
+    elif origin is list:
+        (inner,) = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            return [_coerce(v, inner, f"{key}[{i}]", path) for i, v in enumerate(value)]
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(key, f"expected {_type_name(tp)}, got {value!r}", path)
+
+
+def _build(cls: type, data: Any, prefix: str, path: str | None) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(prefix or None, f"expected a mapping of keys, got {data!r}", path)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(key, f"unknown key; valid keys here are: {', '.join(sorted(names))}", path)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = data[f.name]
+        if cls is ExperimentConfig and f.name == "model":
+            kwargs["model"] = _build_model(value, key, path)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = _build(hints[f.name], value, key, path)
+        else:
+            kwargs[f.name] = _coerce(value, hints[f.name], key, path)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        if err.path is None and path is not None:
+            raise ConfigError(err.key, str(err).split(": ", 1)[-1], path) from None
+        raise
+
+
+def _build_model(data: Any, key: str, path: str | None) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(key, f"expected a mapping of keys, got {data!r}", path)
+    kind = data.get("type", "transformer")
+    if kind not in MODEL_CONFIGS:
+        raise ConfigError(f"{key}.type", f"unknown model type {kind!r}; valid: {', '.join(MODEL_CONFIGS)}", path)
+    return _build(MODEL_CONFIGS[kind], data, key, path)
+
+
+def _check_consistency(cfg: ExperimentConfig) -> None:
+    m = cfg.model
+    if isinstance(m, TransformerConfig):
+        if m.d_model % m.heads:
+            raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
+        if cfg.train.teacher_forcing < 1.0:
+            raise ConfigError(
+                "train.teacher_forcing",
+                "a Transformer decodes all positions in parallel and is trained with teacher forcing "
+                "only; set 1.0 (scheduled sampling is for recurrent models)",
+            )
+    if m.share_embeddings and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
+    for name in ("layers", "max_positions"):
+        if getattr(m, name) < 1:
+            raise ConfigError(f"model.{name}", "must be at least 1")
+    if not 0.0 <= cfg.train.teacher_forcing <= 1.0:
+        raise ConfigError("train.teacher_forcing", "must be in [0, 1]")
+    if cfg.train.batch_tokens < 1:
+        raise ConfigError("train.batch_tokens", "must be at least 1")
+    if cfg.tokenizer.vocab_size < 8:
+        raise ConfigError("tokenizer.vocab_size", "must be at least 8")
+    if cfg.decode.beam < 1:
+        raise ConfigError("decode.beam", "must be at least 1")
+
+
+# --------------------------------------------------------------------------------------------
+# loading, overrides, saving
+
+
+def config_from_dict(data: dict, path: str | None = None) -> ExperimentConfig:
+    """Validate a plain dict (as read from YAML) into an :class:`ExperimentConfig`."""
+    return _build(ExperimentConfig, data, "", path)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The config as plain data (round-trips through :func:`config_from_dict`)."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(key, f"'{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML scalars) to a raw config dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(None, f"override {item!r} is not of the form key.sub=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(None, f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(data, key, value)
+    return data
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with errors that name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(None, "config file not found", str(path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(None, f"not UTF-8 text ({err.reason} at byte {err.start})", str(path)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(None, f"invalid YAML: {getattr(err, 'problem', err)}", where) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(None, "expected a mapping of sections at the top level", str(path))
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML experiment (or the defaults when ``path`` is None) and apply overrides."""
+    data = read_yaml(path) if path is not None else {}
+    apply_overrides(data, list(overrides or []))
+    return config_from_dict(data, str(path) if path is not None else None)
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from seqlab.training.checkpoint import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))

@@ -1,0 +1,147 @@
+"""The one interface every sequence model implements.
+
+Decoding (greedy, beam, sampling), evaluation, attention plots and serving only talk to this
+interface, so they never ask which architecture they hold.
+
+A sequence-to-sequence model factorises
+
+    p(y | x) = prod_t p(y_t | y_<t, x)
+
+and exposes it in three pieces:
+
+* ``forward(src, tgt_in)`` — teacher-forced logits for every target position at once (training);
+* ``encode(src)`` — run the encoder once and return the initial :class:`DecoderState`;
+* ``decode_step(state, y_prev)`` — logits for the next token given the previous one, and the new
+  state (a key/value cache for the Transformer, h_t / c_t for recurrent decoders).
+
+A decoder-only language model implements the same ``decode_step`` over a state made by
+``start(prefix)``, so the same decoding functions drive generation.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.text.specials import PAD
+
+__all__ = ["DecoderState", "Seq2SeqModel", "LanguageModel", "padding_mask"]
+
+
+def padding_mask(tokens: Tensor) -> Tensor:
+    """True where ``tokens`` is a real token, False at ``<pad>``. (B, S) -> (B, S) bool."""
+    return tokens.ne(PAD)
+
+
+@dataclass
+class DecoderState:
+    """Everything a decoder carries from one step to the next.
+
+    Subclasses are dataclasses whose tensor fields (or lists/tuples of tensors) all have the batch
+    on dimension 0; :meth:`select` then reorders or repeats the batch, which is what beam search
+    needs (``index`` picks, for every new row, the row it continues). ``attention`` holds the
+    cross-attention weights of the last step, (B, S), or None for models without attention.
+    """
+
+    attention: Tensor | None = None
+
+    def select(self, index: Tensor) -> "DecoderState":
+        """Return a state whose row i is row ``index[i]`` of this one."""
+        changes = {}
+        for f in fields(self):
+            changes[f.name] = _select(getattr(self, f.name), index)
+        return type(self)(**changes)
+
+
+def _select(value, index: Tensor):
+    if isinstance(value, Tensor):
+        return value.index_select(0, index) if value.dim() > 0 else value
+    if isinstance(value, list):
+        return [_select(v, index) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_select(v, index) for v in value)
+    if isinstance(value, dict):
+        return {k: _select(v, index) for k, v in value.items()}
+    return value
+
+
+class Seq2SeqModel(nn.Module, abc.ABC):
+    """Encoder-decoder models: Transformer, recurrent with or without attention.
+
+    Attributes:
+        src_vocab_size: size of the source vocabulary.
+        tgt_vocab_size: size of the target vocabulary (the logits' last dimension).
+        max_positions: longest sequence the model accepts (source or target), in tokens.
+    """
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    max_positions: int
+
+    @abc.abstractmethod
+    def forward(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+        """Teacher-forced logits.
+
+        Args:
+            src: (B, S) source ids, right-padded with ``<pad>``.
+            tgt_in: (B, T) decoder inputs ``<sos> y_1 ... y_{T-1}``, right-padded.
+            teacher_forcing: probability of feeding the gold previous token; models that decode
+                all positions in parallel accept only 1.0.
+
+        Returns:
+            (B, T, V) unnormalised scores for ``y_1 ... y_T``.
+        """
+
+    @abc.abstractmethod
+    def encode(self, src: Tensor) -> DecoderState:
+        """Encode (B, S) source ids; return the decoder state before the first step."""
+
+    @abc.abstractmethod
+    def decode_step(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:
+        """One decoder step.
+
+        Args:
+            state: from :meth:`encode` or the previous step.
+            y_prev: (B,) the previous target token (``<sos>`` at the first step).
+
+        Returns:
+            (B, V) logits for the next token, and the new state (with ``attention`` (B, S) set
+            when the model attends over the source).
+        """
+
+    def cross_attention(self, src: Tensor, tgt_in: Tensor) -> Tensor | None:
+        """(B, T, S) source attention weights under teacher forcing, or None without attention.
+
+        The default runs :meth:`decode_step` over ``tgt_in``; models may override it with a
+        parallel version.
+        """
+        state = self.encode(src)
+        rows = []
+        for t in range(tgt_in.size(1)):
+            _, state = self.decode_step(state, tgt_in[:, t])
+            if state.attention is None:
+                return None
+            rows.append(state.attention)
+        return torch.stack(rows, dim=1)
+
+
+class LanguageModel(nn.Module, abc.ABC):
+    """Decoder-only next-token models: p(x) = prod_t p(x_t | x_<t)."""
+
+    vocab_size: int
+    max_positions: int
+
+    @abc.abstractmethod
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, V) logits for the token after each position."""
+
+    @abc.abstractmethod
+    def start(self, prefix: Tensor) -> tuple[Tensor, DecoderState]:
+        """Read a (B, T) prefix; return (B, V) logits for the next token and the state after it."""
+
+    @abc.abstractmethod
+    def decode_step(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:
+        """Same contract as :meth:`Seq2SeqModel.decode_step`."""
