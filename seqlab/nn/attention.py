@@ -1,0 +1,136 @@
+"""Scaled dot-product and multi-head attention (Vaswani et al. 2017, section 3.2).
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + M) V
+
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W_O,
+        head_i = Attention(Q W_Q^i, K W_K^i, V W_V^i)
+
+Masks are boolean and broadcast to (B, h, T_q, T_k): True where a query may attend to a key. The
+additive mask M of the paper is 0 where the boolean mask is True and -inf where it is False.
+
+Two paths compute the same function:
+
+* :func:`attention_explicit` writes the equation out and returns the weights (for plots and for
+  teaching);
+* :func:`attention_fused` calls ``torch.nn.functional.scaled_dot_product_attention`` (a fused kernel,
+  no weights). ``tests/nn/test_attention.py`` holds the two equal within 1e-5 in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["attention_explicit", "attention_fused", "causal_mask", "MultiHeadAttention"]
+
+
+def causal_mask(t_q: int, t_k: int | None = None, *, device=None) -> Tensor:
+    """(T_q, T_k) bool, True on and below the diagonal: position i may attend to j <= i.
+
+    With ``t_k > t_q`` (a query block at the end of a longer key sequence, as in cached decoding)
+    the diagonal is shifted so the last query sees every key.
+    """
+    t_k = t_q if t_k is None else t_k
+    return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
+
+
+def attention_explicit(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, dropout: float = 0.0, training: bool = False
+) -> tuple[Tensor, Tensor]:
+    """softmax(Q K^T / sqrt(d_k) + M) V, written out.
+
+    Args:
+        q: (B, h, T_q, d_k) queries.
+        k: (B, h, T_k, d_k) keys.
+        v: (B, h, T_k, d_v) values.
+        mask: bool, broadcastable to (B, h, T_q, T_k); True = may attend.
+        dropout: dropout probability on the attention weights (training only).
+
+    Returns:
+        (B, h, T_q, d_v) outputs and (B, h, T_q, T_k) attention weights (rows sum to one).
+    """
+    d_k = q.size(-1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, h, T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if dropout > 0.0 and training:
+        return F.dropout(weights, p=dropout) @ v, weights
+    return weights @ v, weights
+
+
+def attention_fused(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False,
+    dropout: float = 0.0, training: bool = False,
+) -> Tensor:
+    """The same function through PyTorch's fused kernel; returns (B, h, T_q, d_v) only.
+
+    ``causal=True`` applies the causal mask without materialising it (``mask`` must then be None).
+    """
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=dropout if training else 0.0, is_causal=causal
+    )
+
+
+class MultiHeadAttention(nn.Module):
+    """h parallel attention heads of size d_k = d_model / h, then the output projection W_O.
+
+    Args:
+        d_model: model width.
+        heads: number of heads h.
+        dropout: dropout on the attention weights.
+    """
+
+    def __init__(self, d_model: int, heads: int, *, dropout: float = 0.0):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.h, self.d_k, self.dropout = heads, d_model // heads, dropout
+        self.W_q = nn.Linear(d_model, d_model)
+        self.W_k = nn.Linear(d_model, d_model)
+        self.W_v = nn.Linear(d_model, d_model)
+        self.W_o = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, d_model) -> (B, h, T, d_k)."""
+        b, t, _ = x.shape
+        return x.view(b, t, self.h, self.d_k).transpose(1, 2)  # (B, h, T, d_k)
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """(B, h, T, d_k) -> (B, T, d_model): the concatenation of the heads."""
+        b, _, t, _ = x.shape
+        return x.transpose(1, 2).reshape(b, t, self.h * self.d_k)  # (B, T, d_model)
+
+    def project_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """K W_K and V W_V split into heads: two (B, h, T_k, d_k) tensors (cacheable)."""
+        return self.split_heads(self.W_k(key)), self.split_heads(self.W_v(value))
+
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,
+        causal: bool = False, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from ``query`` (B, T_q, d) to ``key``/``value`` (B, T_k, d).
+
+        Returns:
+            (B, T_q, d) outputs and, when ``need_weights``, (B, h, T_q, T_k) weights.
+        """
+        k, v = self.project_kv(key, value)
+        return self.attend(query, k, v, mask, causal=causal, need_weights=need_weights)
+
+    def attend(
+        self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
+        causal: bool = False, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Like :meth:`forward` with keys and values already projected (from a cache)."""
+        q = self.split_heads(self.W_q(query))  # (B, h, T_q, d_k)
+        if need_weights:
+            if causal:
+                mask = causal_mask(q.size(2), k.size(2), device=q.device)
+            out, weights = attention_explicit(q, k, v, mask, dropout=self.dropout, training=self.training)
+        else:
+            out = attention_fused(q, k, v, mask, causal=causal, dropout=self.dropout, training=self.training)
+            weights = None
+        return self.W_o(self.merge_heads(out)), weights

@@ -1,0 +1,80 @@
+"""Token embeddings with positional information (Vaswani et al. 2017, section 3.5).
+
+    PE(t, 2i)   = sin(t / 10000^(2i / d_model))
+    PE(t, 2i+1) = cos(t / 10000^(2i / d_model))
+
+    x_t = sqrt(d_model) * E[w_t] + PE(t)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["sinusoidal_table", "SinusoidalPositions", "LearnedPositions", "PositionalEmbedding"]
+
+
+def sinusoidal_table(max_positions: int, d_model: int) -> Tensor:
+    """(max_positions, d_model) table of PE(t, .) for t = 0 .. max_positions - 1."""
+    t = torch.arange(max_positions, dtype=torch.float64).unsqueeze(1)  # (T, 1)
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (d/2,)
+    angle = t / torch.pow(10000.0, two_i / d_model)  # (T, d/2)
+    pe = torch.zeros(max_positions, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return pe.float()
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sinusoidal encodings (a buffer, not trained, not saved in checkpoints)."""
+
+    def __init__(self, max_positions: int, d_model: int):
+        super().__init__()
+        self.register_buffer("table", sinusoidal_table(max_positions, d_model), persistent=False)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        """(T,) or (B, T) integer positions -> (..., d_model)."""
+        return self.table[positions]
+
+
+class LearnedPositions(nn.Module):
+    """A trained embedding per position (as in BERT/GPT), the alternative the paper compares."""
+
+    def __init__(self, max_positions: int, d_model: int):
+        super().__init__()
+        self.table = nn.Embedding(max_positions, d_model)
+        nn.init.normal_(self.table.weight, std=0.02)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        return self.table(positions)
+
+
+class PositionalEmbedding(nn.Module):
+    """x_t = sqrt(d_model) * E[w_t] + PE(t), followed by dropout.
+
+    Args:
+        embedding: the token embedding E (may be shared between source and target).
+        positions: :class:`SinusoidalPositions` or :class:`LearnedPositions`.
+        dropout: dropout probability on the sum.
+    """
+
+    def __init__(self, embedding: nn.Embedding, positions: nn.Module, *, dropout: float):
+        super().__init__()
+        self.embedding, self.positions = embedding, positions
+        self.scale = math.sqrt(embedding.embedding_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.max_positions = positions.table.weight.size(0) if isinstance(positions, LearnedPositions) \
+            else positions.table.size(0)
+
+    def forward(self, tokens: Tensor, offset: int = 0) -> Tensor:
+        """(B, T) ids starting at position ``offset`` -> (B, T, d_model)."""
+        t = tokens.size(1)
+        if offset + t > self.max_positions:
+            raise ValueError(
+                f"sequence of {offset + t} tokens is longer than the model's limit of "
+                f"{self.max_positions} positions"
+            )
+        pos = torch.arange(offset, offset + t, device=tokens.device)
+        return self.dropout(self.embedding(tokens) * self.scale + self.positions(pos))

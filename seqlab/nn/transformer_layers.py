@@ -1,0 +1,109 @@
+"""The Transformer's layers (Vaswani et al. 2017, section 3.1 and 3.3).
+
+Encoder layer:   x = AddNorm(x, SelfAttention(x));  x = AddNorm(x, FFN(x))
+Decoder layer:   y = AddNorm(y, MaskedSelfAttention(y))
+                 y = AddNorm(y, CrossAttention(Q=y, K=V=memory))
+                 y = AddNorm(y, FFN(y))
+Add & Norm:      post-norm (the paper):  LayerNorm(x + Dropout(Sublayer(x)))
+                 pre-norm (option):      x + Dropout(Sublayer(LayerNorm(x)))
+Feed-forward:    FFN(x) = max(0, x W_1 + b_1) W_2 + b_2
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+from seqlab.nn.attention import MultiHeadAttention
+
+__all__ = ["FeedForward", "AddNorm", "EncoderLayer", "DecoderLayer"]
+
+
+class FeedForward(nn.Module):
+    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, applied at every position alike."""
+
+    def __init__(self, d_model: int, d_ff: int, *, dropout: float):
+        super().__init__()
+        self.W_1 = nn.Linear(d_model, d_ff)
+        self.W_2 = nn.Linear(d_ff, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.W_2(self.dropout(self.W_1(x).relu()))
+
+
+class AddNorm(nn.Module):
+    """Residual connection with layer normalisation, post-norm or pre-norm."""
+
+    def __init__(self, d_model: int, *, dropout: float, pre_norm: bool):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def forward(self, x: Tensor, sublayer: Callable[[Tensor], Tensor]) -> Tensor:
+        if self.pre_norm:
+            return x + self.dropout(sublayer(self.norm(x)))
+        return self.norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each wrapped in Add & Norm."""
+
+    def __init__(self, d_model: int, heads: int, d_ff: int, *, dropout: float, attention_dropout: float,
+                 pre_norm: bool):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout=dropout)
+        self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+        self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x (B, S, d); mask (B, 1, 1, S) bool, True at real tokens."""
+        x = self.add_norm_1(x, lambda h: self.self_attn(h, h, h, mask)[0])
+        return self.add_norm_2(x, self.ffn)
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, cross-attention over the encoder output, feed-forward."""
+
+    def __init__(self, d_model: int, heads: int, d_ff: int, *, dropout: float, attention_dropout: float,
+                 pre_norm: bool):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
+        self.cross_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout=dropout)
+        self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+        self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+        self.add_norm_3 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+
+    def forward(
+        self, y: Tensor, self_k: Tensor, self_v: Tensor, cross_k: Tensor, cross_v: Tensor,
+        memory_mask: Tensor, *, causal: bool, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """One decoder layer over already-projected keys and values.
+
+        Args:
+            y: (B, T, d) decoder inputs at the positions being computed.
+            self_k, self_v: (B, h, T_k, d_k) self-attention keys/values of all positions so far
+                (the full sequence in training, the cache plus this step in decoding).
+            cross_k, cross_v: (B, h, S, d_k) projections of the encoder output.
+            memory_mask: (B, 1, 1, S) bool, True at real source tokens.
+            causal: mask future positions (training); False when ``y`` is the single newest step.
+            need_weights: also return the cross-attention weights (B, h, T, S).
+        """
+        attn = None
+
+        def cross(h: Tensor) -> Tensor:
+            nonlocal attn
+            out, attn = self.cross_attn.attend(h, cross_k, cross_v, memory_mask, need_weights=need_weights)
+            return out
+
+        y = self.add_norm_1(y, lambda h: self.self_attn.attend(h, self_k, self_v, causal=causal)[0])
+        y = self.add_norm_2(y, cross)
+        return self.add_norm_3(y, self.ffn), attn
+
+    def self_kv_input(self, y: Tensor) -> Tensor:
+        """What the self-attention projects into keys/values: y itself, or LayerNorm(y) in pre-norm."""
+        return self.add_norm_1.norm(y) if self.add_norm_1.pre_norm else y

@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+
+from seqlab.nn.attention import MultiHeadAttention, attention_explicit, attention_fused, causal_mask
+
+
+def _qkv(seed=0, b=2, h=3, tq=5, tk=7, d=8):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, h, tq, d, generator=g), torch.randn(b, h, tk, d, generator=g),
+            torch.randn(b, h, tk, d, generator=g))
+
+
+def test_explicit_matches_the_formula_written_by_hand():
+    q, k, v = _qkv()
+    out, w = attention_explicit(q, k, v)
+    b, h, i = 1, 2, 3
+    scores = torch.tensor([q[b, h, i] @ k[b, h, j] / math.sqrt(8) for j in range(7)])
+    expected_w = scores.exp() / scores.exp().sum()
+    torch.testing.assert_close(w[b, h, i], expected_w, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[b, h, i], expected_w @ v[b, h], rtol=1e-5, atol=1e-6)
+
+
+def test_rows_sum_to_one_and_masked_keys_get_zero_weight():
+    q, k, v = _qkv()
+    key_mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])[:, None, None, :]
+    _, w = attention_explicit(q, k, v, key_mask)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 5))
+    assert torch.all(w[1, :, :, 4:] == 0)
+    assert torch.all(w[1, :, :, :4] > 0)
+
+
+def test_causal_mask_gives_zero_weight_to_future_positions():
+    q, k, v = _qkv(tq=6, tk=6)
+    _, w = attention_explicit(q, k, v, causal_mask(6))
+    future = ~torch.ones(6, 6, dtype=torch.bool).tril()
+    assert torch.all(w[..., future] == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 6))
+    # the first position can only see itself
+    assert torch.all(w[..., 0, 0] == 1)
+
+
+def test_causal_mask_for_a_query_block_at_the_end():
+    m = causal_mask(2, 4)
+    assert m.tolist() == [[True, True, True, False], [True, True, True, True]]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_explicit_and_fused_agree_in_float32(causal):
+    q, k, v = _qkv(seed=3, tq=6, tk=6)
+    mask = None if causal else torch.tensor([[True] * 6, [True] * 2 + [False] * 4])[:, None, None, :]
+    fused = attention_fused(q, k, v, mask, causal=causal)
+    explicit, _ = attention_explicit(q, k, v, causal_mask(6) if causal else mask)
+    torch.testing.assert_close(fused, explicit, rtol=0, atol=1e-5)
+
+
+def test_multi_head_fast_and_weight_paths_agree():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4).eval()
+    x, m = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    mask = torch.tensor([[True] * 7, [True] * 3 + [False] * 4])[:, None, None, :]
+    fast, none = mha(x, m, m, mask)
+    slow, w = mha(x, m, m, mask, need_weights=True)
+    assert none is None and w.shape == (2, 4, 5, 7)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-5)
+
+
+def test_heads_are_independent_projections_of_size_d_over_h():
+    mha = MultiHeadAttention(12, 3)
+    x = torch.randn(2, 4, 12)
+    heads = mha.split_heads(x)
+    assert heads.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(heads[:, 1], x[..., 4:8])
+    torch.testing.assert_close(mha.merge_heads(heads), x)
