@@ -1,0 +1,29 @@
+"""Build any configured sequence-to-sequence model: the one place that maps ``model.type`` to code."""
+
+from __future__ import annotations
+
+from seqlab.config import RecurrentConfig, TransformerConfig
+from seqlab.models.base import Seq2SeqModel
+
+__all__ = ["build_model"]
+
+
+def build_model(cfg: TransformerConfig | RecurrentConfig, src_vocab_size: int, tgt_vocab_size: int, *,
+                src_vocab: list[str] | None = None, tgt_vocab: list[str] | None = None) -> Seq2SeqModel:
+    """Return an untrained model for ``cfg``.
+
+    Args:
+        cfg: the ``model`` section of an experiment config.
+        src_vocab_size, tgt_vocab_size: vocabulary sizes from the trained tokenizers.
+        src_vocab, tgt_vocab: the token strings, needed only to initialise recurrent embeddings
+            from a word2vec file (``model.embeddings_from``).
+    """
+    if isinstance(cfg, TransformerConfig):
+        from seqlab.models.transformer import build_transformer
+
+        return build_transformer(cfg, src_vocab_size, tgt_vocab_size)
+    from seqlab.models.recurrent import build_recurrent
+
+    if cfg.embeddings_from is not None:
+        return build_recurrent(cfg, src_vocab_size, tgt_vocab_size, src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+    return build_recurrent(cfg, src_vocab_size, tgt_vocab_size)

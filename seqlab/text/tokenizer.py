@@ -1,0 +1,408 @@
+"""Tokenizers: text <-> token ids, for subwords (BPE), words and characters.
+
+Every vocabulary starts with the four specials of :mod:`seqlab.text.specials`
+(``<pad>`` = 0, ``<sos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3). ``encode`` adds no specials and
+``decode`` drops them, so callers put ``<sos>``/``<eos>`` where they need them and cut a decoded
+hypothesis at ``<eos>`` themselves.
+
+All three kinds normalise text to Unicode NFC first (so "ção" typed with a combining cedilla and
+the precomposed "ção" get the same ids) and can lowercase it. For NFC input with single spaces
+between words, ``decode(encode(s)) == s`` for the BPE and character tokenizers whenever every
+character of ``s`` was seen in training; the word tokenizer restores the usual spacing around
+punctuation.
+
+A tokenizer serialises to a JSON-able dict (``to_dict``/``Tokenizer.from_dict``, dispatching on
+``kind``) and to a JSON file (``save``/``Tokenizer.load``).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+
+from seqlab.errors import CheckpointError
+from seqlab.text.specials import SPECIALS, UNK
+from seqlab.training.checkpoint import atomic_write_text
+
+if TYPE_CHECKING:
+    from seqlab.config import TokenizerConfig
+
+__all__ = [
+    "Tokenizer",
+    "BPETokenizer",
+    "WordTokenizer",
+    "CharTokenizer",
+    "train_tokenizer",
+    "detokenize_words",
+]
+
+_N_SPECIALS = len(SPECIALS)
+_METASPACE = "\u2581"  # "▁", marks a word start in BPE pieces
+
+
+def _normalize(text: str, lowercase: bool) -> str:
+    text = unicodedata.normalize("NFC", text)
+    return text.lower() if lowercase else text
+
+
+def _read_json(path: str | Path, what: str) -> Any:
+    """Read a JSON file; a missing or unreadable file raises CheckpointError naming ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found; expected {what}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path}: not UTF-8 text ({err.reason}); expected {what}") from None
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read ({err.strerror}); expected {what}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); expected {what}") from None
+
+
+class Tokenizer(abc.ABC):
+    """Maps text to token ids and back.
+
+    Attributes:
+        kind: ``"bpe"``, ``"word"`` or ``"char"``; the key :meth:`from_dict` dispatches on.
+    """
+
+    kind: ClassVar[str]
+    _registry: ClassVar[dict[str, type["Tokenizer"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            Tokenizer._registry[cls.kind] = cls
+
+    @property
+    @abc.abstractmethod
+    def vocab_size(self) -> int:
+        """Number of ids, specials included."""
+
+    @abc.abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no ``<sos>``/``<eos>`` added; unknown pieces become ``<unk>``)."""
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """``encode`` for many texts at once, in order."""
+        return [self.encode(t) for t in texts]
+
+    @abc.abstractmethod
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ``ids``, with every special token (``<unk>`` included) dropped."""
+
+    @abc.abstractmethod
+    def tokens(self, text: str) -> list[str]:
+        """The surface pieces ``encode`` maps to ids, one per id (labels for attention plots)."""
+
+    @abc.abstractmethod
+    def id_to_token(self, i: int) -> str:
+        """The piece with id ``i``."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict:
+        """JSON-able description; ``Tokenizer.from_dict(t.to_dict())`` rebuilds ``t``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _from_dict(cls, data: dict) -> "Tokenizer":
+        """Rebuild from ``to_dict`` output (``data["kind"]`` already checked)."""
+
+    @staticmethod
+    def from_dict(data: Any) -> "Tokenizer":
+        """Rebuild any tokenizer from :meth:`to_dict` output.
+
+        Raises:
+            CheckpointError: ``data`` is not a tokenizer description.
+        """
+        if not isinstance(data, dict) or data.get("kind") not in Tokenizer._registry:
+            kind = data.get("kind") if isinstance(data, dict) else None
+            raise CheckpointError(
+                f"unknown tokenizer kind {kind!r}; expected a dict with kind one of "
+                f"{', '.join(sorted(Tokenizer._registry))}"
+            )
+        cls = Tokenizer._registry[data["kind"]]
+        try:
+            return cls._from_dict(data)
+        except CheckpointError:
+            raise
+        except Exception as err:  # malformed fields of any sort
+            raise CheckpointError(f"malformed {data['kind']!r} tokenizer ({type(err).__name__}: {err})") from None
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer as JSON to ``path`` (atomically)."""
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False))
+
+    @staticmethod
+    def load(path: str | Path) -> "Tokenizer":
+        """Read a tokenizer written by :meth:`save`.
+
+        Raises:
+            CheckpointError: the file is missing, not JSON, or not a tokenizer; the message names it.
+        """
+        data = _read_json(path, "a seqlab tokenizer JSON file")
+        try:
+            return Tokenizer.from_dict(data)
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+
+    def _check_id(self, i: int) -> None:
+        if not 0 <= i < self.vocab_size:
+            raise IndexError(f"token id {i} outside the vocabulary [0, {self.vocab_size})")
+
+
+# --------------------------------------------------------------------------------------------
+# subwords
+
+
+class BPETokenizer(Tokenizer):
+    """Byte-pair-encoding subwords (Sennrich et al. 2016), trained with HuggingFace ``tokenizers``.
+
+    Words are marked with a leading "▁" (Metaspace) so spaces survive the round trip, punctuation
+    (with the space before it) is split from words before merges are learnt, and characters never
+    seen in training become ``<unk>``.
+
+    Args:
+        hf: a trained ``tokenizers.Tokenizer`` whose ids 0..3 are ``<pad> <sos> <eos> <unk>``.
+        lowercase: whether ``hf`` lowercases (recorded for :meth:`to_dict`).
+    """
+
+    kind = "bpe"
+
+    def __init__(self, hf: Any, *, lowercase: bool = False):
+        for i, name in enumerate(SPECIALS):
+            if hf.token_to_id(name) != i:
+                raise ValueError(f"BPE vocabulary must have {name} at id {i}, got {hf.token_to_id(name)}")
+        self.hf = hf
+        self.lowercase = lowercase
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2, lowercase: bool = False
+    ) -> "BPETokenizer":
+        """Learn merges from ``texts`` until the vocabulary has ``vocab_size`` entries (or no pair
+        occurs ``min_frequency`` times)."""
+        from tokenizers import (
+            Regex,
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            trainers,
+        )
+        from tokenizers import Tokenizer as HFTokenizer
+
+        hf = HFTokenizer(models.BPE(unk_token=SPECIALS[UNK]))
+        steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
+        hf.normalizer = normalizers.Sequence(steps)
+        hf.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True),
+                # isolate punctuation, keeping a preceding "▁": 'disse: "olá"' -> ▁disse : ▁" olá "
+                pre_tokenizers.Split(Regex(rf"{_METASPACE}?[^\w\s{_METASPACE}]"), behavior="isolated"),
+            ]
+        )
+        hf.decoder = decoders.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIALS), show_progress=False
+        )
+        hf.train_from_iterator(texts, trainer=trainer)
+        return cls(hf, lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.hf.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.hf.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def tokens(self, text: str) -> list[str]:
+        return self.hf.encode(text, add_special_tokens=False).tokens
+
+    def id_to_token(self, i: int) -> str:
+        self._check_id(i)
+        return self.hf.id_to_token(i)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "lowercase": self.lowercase, "hf": self.hf.to_str()}
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> "BPETokenizer":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return cls(HFTokenizer.from_str(data["hf"]), lowercase=bool(data["lowercase"]))
+
+
+# --------------------------------------------------------------------------------------------
+# words and characters: an explicit vocabulary list
+
+
+class _VocabTokenizer(Tokenizer):
+    """A tokenizer whose pieces come from a rule and whose ids index a list ``vocab``."""
+
+    def __init__(self, vocab: Sequence[str], *, lowercase: bool = False):
+        vocab = list(vocab)
+        if vocab[:_N_SPECIALS] != SPECIALS:
+            raise ValueError(f"vocabulary must start with {SPECIALS}, got {vocab[:_N_SPECIALS]}")
+        if len(set(vocab)) != len(vocab):
+            raise ValueError("vocabulary has duplicate entries")
+        self.vocab = vocab
+        self.lowercase = lowercase
+        self._ids = {tok: i for i, tok in enumerate(vocab)}
+
+    @staticmethod
+    @abc.abstractmethod
+    def _split(text: str) -> list[str]:
+        """Pieces of already-normalised text."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def _join(pieces: list[str]) -> str:
+        """Inverse of :meth:`_split`."""
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 1, lowercase: bool = False
+    ) -> "_VocabTokenizer":
+        """Keep the ``vocab_size - 4`` most frequent pieces seen at least ``min_frequency`` times
+        (ties broken alphabetically, so training is deterministic)."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(cls._split(_normalize(text, lowercase)))
+        for name in SPECIALS:
+            counts.pop(name, None)
+        ranked = sorted((p for p, c in counts.items() if c >= min_frequency), key=lambda p: (-counts[p], p))
+        kept = ranked[: max(0, vocab_size - _N_SPECIALS)]
+        return cls(SPECIALS + kept, lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def tokens(self, text: str) -> list[str]:
+        return self._split(_normalize(text, self.lowercase))
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids.get(p, UNK) for p in self.tokens(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        pieces = []
+        for i in ids:
+            i = int(i)
+            if i >= _N_SPECIALS:
+                self._check_id(i)
+                pieces.append(self.vocab[i])
+        return self._join(pieces)
+
+    def id_to_token(self, i: int) -> str:
+        self._check_id(i)
+        return self.vocab[i]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "lowercase": self.lowercase, "vocab": list(self.vocab)}
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> "_VocabTokenizer":
+        return cls([str(v) for v in data["vocab"]], lowercase=bool(data["lowercase"]))
+
+
+# a word (letters/digits, with inner apostrophes or hyphens: "don't", "d'água", "guarda-chuva")
+# or any single other non-space character
+_WORD_RE = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
+_NO_SPACE_BEFORE = set(".,!?;:%)]}»”’…")
+_NO_SPACE_AFTER = set("([{«“‘¿¡")
+_TOGGLE_QUOTES = set("\"'")
+
+
+def detokenize_words(words: Sequence[str]) -> str:
+    """Join word tokens with single spaces, except before closing punctuation (``.,!?;:)``...) and
+    after opening brackets and quotes; straight quotes alternate between opening and closing.
+
+    >>> detokenize_words(["Ela", "disse", ":", '"', "olá", '"', "(", "baixinho", ")", "."])
+    'Ela disse: "olá" (baixinho).'
+    """
+    out: list[str] = []
+    glue_next = True  # no space before the first word
+    open_quotes: set[str] = set()
+    for w in words:
+        glue = glue_next or w in _NO_SPACE_BEFORE
+        glue_next = w in _NO_SPACE_AFTER
+        if w in _TOGGLE_QUOTES:
+            if w in open_quotes:  # closing quote: attach to the previous word
+                open_quotes.discard(w)
+                glue = True
+            else:  # opening quote: attach to the next word
+                open_quotes.add(w)
+                glue_next = True
+        if out and not glue:
+            out.append(" ")
+        out.append(w)
+    return "".join(out)
+
+
+class WordTokenizer(_VocabTokenizer):
+    """Whole words and single punctuation marks, e.g.
+    ``"Lucas está no Chile."`` -> ``["Lucas", "está", "no", "Chile", "."]``.
+
+    Words outside the vocabulary become ``<unk>``; ``decode`` restores conventional spacing
+    (:func:`detokenize_words`).
+    """
+
+    kind = "word"
+
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        return _WORD_RE.findall(text)
+
+    @staticmethod
+    def _join(pieces: list[str]) -> str:
+        return detokenize_words(pieces)
+
+
+class CharTokenizer(_VocabTokenizer):
+    """One id per character, spaces included; characters outside the vocabulary become ``<unk>``."""
+
+    kind = "char"
+
+    @staticmethod
+    def _split(text: str) -> list[str]:
+        return list(text)
+
+    @staticmethod
+    def _join(pieces: list[str]) -> str:
+        return "".join(pieces)
+
+
+def train_tokenizer(texts: Iterable[str], cfg: "TokenizerConfig") -> Tokenizer:
+    """Train the tokenizer that ``cfg`` describes on ``texts``.
+
+    Args:
+        texts: training sentences (read once).
+        cfg: ``kind`` (bpe/word/char), ``vocab_size`` (specials included), ``min_frequency``,
+            ``lowercase``.
+
+    Returns:
+        The trained tokenizer; its ids 0..3 are ``<pad> <sos> <eos> <unk>``.
+    """
+    classes: dict[str, Any] = {"bpe": BPETokenizer, "word": WordTokenizer, "char": CharTokenizer}
+    if cfg.kind not in classes:
+        from seqlab.errors import ConfigError
+
+        raise ConfigError("tokenizer.kind", f"expected one of {', '.join(classes)}, got {cfg.kind!r}")
+    return classes[cfg.kind].train(
+        texts, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase
+    )
