@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -205,8 +207,11 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     bar = tqdm(total=tc.max_steps, initial=loop.step, disable=not progress, dynamic_ncols=True, unit="step")
     batches = batcher.iterate(loop.epoch, loop.batch_pos)
     model.train()
-    try:
+    with _stop_on_signal() as stop_requested:
         while True:
+            if stop_requested():
+                stopped = "interrupted"
+                break
             if loop.step >= tc.max_steps:
                 stopped = "max_steps"
                 break
@@ -230,7 +235,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
             scheduler.step()
             loop.step += 1
             loop.epoch, loop.batch_pos = (epoch, pos + 1) if pos + 1 < len(batcher) else (epoch + 1, 0)
-            window["loss"] += float(loss_sum)
+            window["loss"] += float(loss_sum.detach())
             window["nll"] += float(nll_sum)
             window["tokens"] += n
             bar.update(1)
@@ -250,17 +255,35 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
                 model.train()
             elif tc.checkpoint_every and loop.step % tc.checkpoint_every == 0:
                 checkpoint("last", {})
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        bar.close()
+    bar.close()
     loop.train_seconds += time.monotonic() - start
-    last_eval = {}
-    if loop.step % tc.eval_every != 0 or stopped == "interrupted":
+    if loop.step % tc.eval_every != 0 or loop.step == 0:
         _evaluate_and_save(loop, evaluate, checkpoint, tc, metrics_path, echo)
     last_eval = _last_eval(metrics_path)
     echo(f"stopped at step {loop.step} ({stopped}); run folder {run_dir}")
     return TrainResult(run_dir, loop.step, loop.epoch, stopped, loop.best, last_eval)
+
+
+@contextlib.contextmanager
+def _stop_on_signal():
+    """Turn Ctrl-C / SIGTERM into a request to stop after the current step (then checkpoint)."""
+    requested = []
+
+    def handler(signum, frame):
+        if requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        requested.append(signum)
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", flush=True)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _evaluate_and_save(loop: _LoopState, evaluate, checkpoint, tc, metrics_path: Path, echo) -> bool:

@@ -1,0 +1,149 @@
+"""The Python API over a trained run folder.
+
+    >>> import seqlab
+    >>> model = seqlab.load("runs/en-pt-transformer")            # doctest: +SKIP
+    >>> model.translate(["The book is on the table."], beam=5)    # doctest: +SKIP
+    ['O livro está na mesa.']
+
+:class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel` (Transformer or recurrent)
+and its tokenizers; it never asks which architecture it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqlab.config import ExperimentConfig, load_config
+from seqlab.errors import CheckpointError, SeqlabError
+from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
+from seqlab.evaluation.metrics import translate_batch
+from seqlab.models.base import Seq2SeqModel
+from seqlab.models.build import build_model
+from seqlab.text.pair import TokenizerPair
+from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
+from seqlab.training.trainer import RUN_FORMAT
+
+__all__ = ["Translator", "AttentionMap", "SentenceTooLong"]
+
+
+class SentenceTooLong(SeqlabError):
+    """A sentence has more tokens than the model accepts; ``index`` is its 0-based position."""
+
+    def __init__(self, index: int, n_tokens: int, limit: int):
+        self.index, self.n_tokens, self.limit = index, n_tokens, limit
+        super().__init__(f"sentence {index + 1} has {n_tokens} tokens, more than the model's limit of {limit}; "
+                         "split it or pass truncate=True (--truncate)")
+
+
+@dataclass
+class AttentionMap:
+    """Source attention of one translation: ``weights[i, j]`` = a_ij, target token i over source token j."""
+
+    weights: torch.Tensor  # (T, S)
+    src_tokens: list[str]
+    tgt_tokens: list[str]
+    translation: str
+
+
+class Translator:
+    """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
+
+    def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
+                 run_dir: Path | None = None):
+        self.model = model.eval()
+        self.tokenizers = tokenizers
+        self.config = config
+        self.run_dir = run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> "Translator":
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"{run_dir}: no such run folder")
+        config_path = run_dir / "config.yaml"
+        if not config_path.is_file():
+            raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
+        available = list_checkpoints(run_dir / "checkpoints")
+        if checkpoint not in available:
+            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {', '.join(available) or 'none'})")
+        config = load_config(config_path)
+        tokenizers = TokenizerPair.load(run_dir)
+        model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
+        meta = load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
+        found = meta.get("run_format")
+        if found != RUN_FORMAT:
+            raise CheckpointError(f"{run_dir}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}")
+        return cls(model.to(device), tokenizers, config, run_dir)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
+        limit = self.model.max_positions - 1
+        ids = self.tokenizers.src.encode_batch(sentences)
+        for i, row in enumerate(ids):
+            if len(row) > limit:
+                if not truncate:
+                    raise SentenceTooLong(i, len(row), limit)
+                ids[i] = row[:limit]
+        return ids
+
+    def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
+        d = self.config.decode
+        return {"beam": d.beam if beam is None else beam,
+                "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
+                "max_len_ratio": d.max_len_ratio if max_len_ratio is None else max_len_ratio,
+                "max_len_offset": d.max_len_offset}
+
+    # ------------------------------------------------------------------ public
+
+    @torch.no_grad()
+    def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
+                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False):
+        """Translate one sentence or a list.
+
+        Returns:
+            A string per sentence; with ``n_best > 1`` a list of ``(translation, score)`` per sentence.
+        """
+        single = isinstance(sentences, str)
+        batch = [sentences] if single else list(sentences)
+        if not batch:
+            return []
+        settings = self._decode_settings(beam, length_penalty, max_len_ratio)
+        if n_best > settings["beam"]:
+            raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
+        out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
+        decode = self.tokenizers.tgt.decode
+        if n_best > 1:
+            result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
+        else:
+            result = [decode(toks) for toks in out.tokens]
+        return result[0] if single else result
+
+    @torch.no_grad()
+    def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
+        """Translate ``sentence`` and return the source attention of each emitted token (EOS included)."""
+        src_ids = self._encode([sentence], truncate=False)
+        settings = self._decode_settings(beam, None, None)
+        out = translate_batch(self.model, src_ids, return_attention=True, **settings)
+        if out.attention is None:
+            raise SeqlabError(f"this model ({type(self.model).__name__}, model.type={self.config.model.type}"
+                              f"{', attention=none' if getattr(self.config.model, 'attention', '') == 'none' else ''})"
+                              " has no attention over the source to plot")
+        tgt = out.tokens[0]
+        tok = self.tokenizers
+        return AttentionMap(
+            weights=out.attention[0],
+            src_tokens=[tok.src.id_to_token(i) for i in src_ids[0]],
+            tgt_tokens=[tok.tgt.id_to_token(i) for i in tgt] + ["<eos>"],
+            translation=tok.tgt.decode(tgt),
+        )
+
+    def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
+                 length_penalty: float | None = None) -> EvalResult:
+        """BLEU, chrF and perplexity of this model on ``pairs``."""
+        settings = self._decode_settings(beam, length_penalty, None)
+        return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)

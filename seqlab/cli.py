@@ -1,0 +1,226 @@
+"""The ``seqlab`` command line: each command parses its arguments and calls one library function.
+
+    seqlab train CONFIG [key.sub=value ...] [--out RUN] [--max-minutes M]
+    seqlab train --resume RUN [key.sub=value ...]
+    seqlab evaluate RUN --data FILE [--beam 5]
+    seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
+    seqlab attention RUN "sentence" --out attn.png
+    seqlab data download tatoeba --pair en-pt [--out data]
+    seqlab data synthetic --out corpus.tsv [--n 1000]
+    seqlab plot RUN --out curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from seqlab import __version__
+from seqlab.errors import SeqlabError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_train(args) -> int:
+    from seqlab.config import load_config
+    from seqlab.training.trainer import train
+
+    if args.resume:
+        if args.config:
+            args.overrides.insert(0, args.config)  # `train --resume RUN key=value`: no config file
+        result = train(None, args.resume, resume=True, overrides=args.overrides,
+                       max_minutes=args.max_minutes, progress=not args.quiet)
+    else:
+        if not args.config:
+            raise SeqlabError("seqlab train needs a config file (or --resume RUN)")
+        cfg = load_config(args.config, args.overrides)
+        run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+        result = train(cfg, run_dir, max_minutes=args.max_minutes, progress=not args.quiet)
+    if result.last_eval:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.last_eval.items()}))
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from seqlab.api import Translator
+    from seqlab.data.readers import read_parallel
+
+    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    data = args.data if len(args.data) > 1 else args.data[0]
+    pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
+    result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
+    report = {"data": args.data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()}}
+    print(json.dumps(report))
+    if args.hypotheses:
+        Path(args.hypotheses).write_text("".join(h + "\n" for h in result.hypotheses), encoding="utf-8")
+    return 0
+
+
+def _translate_lines(translator, lines: list[str], args, out) -> None:
+    from seqlab.api import SentenceTooLong
+
+    for start in range(0, len(lines), 64):
+        chunk = lines[start:start + 64]
+        try:
+            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate)
+        except SentenceTooLong as err:
+            line = start + err.index + 1
+            raise SeqlabError(f"{args.input or '<stdin>'}: line {line}: {err.n_tokens} tokens, more than the "
+                              f"model's limit of {err.limit}; split it or pass --truncate") from None
+        for res in results:
+            if args.n_best > 1:
+                out.write("\t".join(f"{t}\t{s:.4f}" for t, s in res) + "\n")
+            else:
+                out.write(res + "\n")
+        out.flush()
+
+
+def _cmd_translate(args) -> int:
+    from seqlab.api import Translator
+    from seqlab.data.readers import read_lines
+
+    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    if args.input:
+        _translate_lines(translator, read_lines(args.input), args, sys.stdout)
+    elif sys.stdin.isatty():
+        print("seqlab translate: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
+        for line in sys.stdin:
+            if line.strip():
+                try:
+                    _translate_lines(translator, [line.rstrip("\n")], args, sys.stdout)
+                except SeqlabError as err:
+                    print(f"error: {err}", file=sys.stderr)
+    else:
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise SeqlabError(f"<stdin>: line {line}: not UTF-8 text (byte {err.start})") from None
+        _translate_lines(translator, text.splitlines(), args, sys.stdout)
+    return 0
+
+
+def _cmd_attention(args) -> int:
+    from seqlab.api import Translator
+    from seqlab.evaluation.plots import plot_attention
+
+    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    amap = translator.attention(args.sentence)
+    plot_attention(amap.weights, amap.src_tokens, amap.tgt_tokens, args.out, title=amap.translation)
+    print(f"{amap.translation}\nwrote {args.out}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from seqlab.evaluation.plots import plot_curves
+
+    path = Path(args.run) / "metrics.jsonl"
+    if not path.is_file():
+        raise SeqlabError(f"{path}: no metrics log in this run folder")
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    plot_curves(records, args.keys.split(","), args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_data_download(args) -> int:
+    from seqlab.data.download import download_tatoeba
+
+    path = download_tatoeba(args.pair, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_data_synthetic(args) -> int:
+    from seqlab.data.synthetic import generate_pairs
+    from seqlab.training.checkpoint import atomic_write_text
+
+    pairs = generate_pairs(args.n, seed=args.seed)
+    atomic_write_text(Path(args.out), "".join(f"{s}\t{t}\n" for s, t in pairs))
+    print(f"wrote {len(pairs)} pairs to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqlab", description="Neural sequence models from the equations up.")
+    p.add_argument("--version", action="version", version=f"seqlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a YAML config (or resume a run)")
+    t.add_argument("config", nargs="?", help="experiment YAML, e.g. configs/translation/en-pt-transformer.yaml")
+    t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. model.layers=4")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder from checkpoints/last")
+    t.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
+    t.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
+
+    def run_args(q):
+        q.add_argument("run", help="run folder written by seqlab train")
+        q.add_argument("--checkpoint", default="best", help="best (default) or last")
+
+    e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data")
+    run_args(e)
+    e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files")
+    e.add_argument("--beam", type=int)
+    e.add_argument("--length-penalty", type=float)
+    e.add_argument("--reverse", action="store_true", help="swap the columns of the data")
+    e.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+    e.add_argument("--hypotheses", metavar="FILE", help="also write the translations here")
+    e.set_defaults(func=_cmd_evaluate)
+
+    tr = sub.add_parser("translate", help="translate lines from --input, stdin, or interactively")
+    run_args(tr)
+    tr.add_argument("--input", help="a text file, one sentence per line")
+    tr.add_argument("--beam", type=int)
+    tr.add_argument("--n-best", type=int, default=1)
+    tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
+    tr.set_defaults(func=_cmd_translate)
+
+    a = sub.add_parser("attention", help="plot the source attention of one translation")
+    run_args(a)
+    a.add_argument("sentence")
+    a.add_argument("--out", default="attention.png", help="PNG, SVG or PDF")
+    a.set_defaults(func=_cmd_attention)
+
+    pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
+    pl.add_argument("run")
+    pl.add_argument("--keys", default="loss,dev_loss,dev_bleu")
+    pl.add_argument("--out", default="curves.png")
+    pl.set_defaults(func=_cmd_plot)
+
+    d = sub.add_parser("data", help="get or make data sets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dl = dsub.add_parser("download", help="download a public corpus")
+    dl.add_argument("corpus", choices=["tatoeba"])
+    dl.add_argument("--pair", default="en-pt")
+    dl.add_argument("--out", default="data")
+    dl.set_defaults(func=_cmd_data_download)
+    sy = dsub.add_parser("synthetic", help="write pairs of the embedded English-Portuguese grammar as TSV")
+    sy.add_argument("--out", required=True)
+    sy.add_argument("--n", type=int, default=1000)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.set_defaults(func=_cmd_data_synthetic)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        return args.func(args)
+    except SeqlabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

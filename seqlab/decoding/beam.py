@@ -1,0 +1,242 @@
+"""Batched beam search with the GNMT length penalty (Wu et al. 2016).
+
+Beam search keeps, for every sentence, the K prefixes with the highest log-probability
+
+    s(y_1..y_t) = sum_{i<=t} log p(y_i | y_<i, x)
+
+and ranks the hypotheses that have ended by the length-normalised score
+
+    s(Y) / lp(Y),    lp(Y) = ((5 + |Y|) / 6) ** alpha,
+
+where |Y| counts the decoder steps (``<eos>`` included) and alpha is ``length_penalty``
+(alpha = 0 ranks by raw log-probability, larger alpha favours longer outputs). The penalty only
+ranks finished hypotheses; open prefixes compete on their raw score.
+
+The algorithm, for a batch of B sentences and beam K:
+
+1. Encode once and repeat the decoder state K times: row b*K + k is beam k of sentence b
+   (``state.select(arange(B).repeat_interleave(K))``). Scores are kept as (B, K); at the first
+   step only beam 0 is live (the others start at -inf), so the K copies do not fill the beam with
+   the same prefix.
+2. Each step adds log p(v | prefix) to every beam's score and takes the top 2K of the K * V
+   candidates of each sentence. Among the first K candidates, those that emit ``<eos>`` (and, at
+   the sentence's length limit, all of them) move to that sentence's finished list. The K best
+   candidates that do not emit ``<eos>`` become the new beams (there are at least K of them among
+   the top 2K, since each beam contributes at most one ``<eos>`` candidate); the state, token
+   history and attention history are reordered with ``state.select`` on their source rows.
+3. **Stopping rule.** A sentence is done when it has K finished hypotheses, when it reaches its
+   length limit (``max_len``, a (B,) tensor or an int), or when no live beam is left. Done
+   sentences are dropped from the batch, and the search ends when every sentence is done.
+   With K = 1 this is exactly greedy search: the single beam always continues with the argmax and
+   the sentence ends at the first ``<eos>``.
+4. The output per sentence is its finished hypotheses sorted by normalised score; ``tokens``,
+   ``scores`` (raw log-probability) and ``attention`` describe the best one, ``nbest`` (when
+   ``n_best > 1``) the first ``n_best`` with their normalised scores.
+
+``<pad>`` and ``<sos>`` are never proposed (their log-probabilities are set to -inf).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from seqlab.decoding.greedy import DecodeOutput, mask_specials
+from seqlab.decoding.lengths import as_length_tensor
+from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
+from seqlab.text.specials import EOS, SOS
+
+__all__ = ["beam_search", "gnmt_length_penalty"]
+
+
+def gnmt_length_penalty(length: int, alpha: float) -> float:
+    """lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al. 2016, eq. 14)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@dataclass
+class _Hypothesis:
+    normalised: float
+    raw: float
+    tokens: list[int]
+    attention: Tensor | None
+
+
+@dataclass
+class _Beams:
+    """The live part of the search: A active sentences with K beams each (rows a*K + k)."""
+
+    active: Tensor  # (A,) sentence index of each active sentence
+    scores: Tensor  # (A, K) raw log-probability of each beam
+    history: Tensor  # (A*K, t) tokens so far
+    attention: Tensor | None  # (A*K, t, S) cross-attention so far, when tracked
+    state: DecoderState
+    y_prev: Tensor  # (A*K,) last token of each beam
+
+    def select_sentences(self, keep: Tensor) -> _Beams:
+        """Keep the active sentences where ``keep`` (A,) is True, with all their beams."""
+        K = self.scores.size(1)
+        groups = keep.nonzero().squeeze(1)  # (A',)
+        rows = (groups.unsqueeze(1) * K + torch.arange(K, device=keep.device)).view(-1)  # (A'*K,)
+        return _Beams(
+            active=self.active[groups],
+            scores=self.scores[groups],
+            history=self.history[rows],
+            attention=None if self.attention is None else self.attention[rows],
+            state=self.state.select(rows),
+            y_prev=self.y_prev[rows],
+        )
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2SeqModel,
+    src: Tensor,
+    *,
+    beam: int,
+    max_len: Tensor | int,
+    length_penalty: float = 0.6,
+    n_best: int = 1,
+    return_attention: bool = False,
+) -> DecodeOutput:
+    """Translate a batch with beam search (algorithm and stopping rule in the module docstring).
+
+    Args:
+        model: any :class:`~seqlab.models.base.Seq2SeqModel` (its mode is left as it is).
+        src: (B, S) source ids, right-padded with ``<pad>``.
+        beam: K, the number of live hypotheses per sentence.
+        max_len: int or (B,) most decoder steps per sentence, ``<eos>`` included.
+        length_penalty: alpha of the GNMT length penalty.
+        n_best: how many finished hypotheses to return per sentence (1 <= n_best <= beam).
+        return_attention: also return the best hypothesis' (T_i, S_i) cross-attention.
+
+    Returns:
+        A :class:`~seqlab.decoding.greedy.DecodeOutput`, ``nbest`` filled when ``n_best > 1``.
+    """
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"n_best must be between 1 and beam={beam}, got {n_best}")
+    B, K, device = src.size(0), beam, src.device
+    limits = as_length_tensor(max_len, B, device)
+    src_lengths = padding_mask(src).sum(dim=1).tolist()
+    finished: list[list[_Hypothesis]] = [[] for _ in range(B)]
+    if B == 0:
+        return _collect(finished, n_best, return_attention)
+
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0
+    beams = _Beams(
+        active=torch.arange(B, device=device),
+        scores=scores,
+        history=torch.zeros((B * K, 0), dtype=torch.long, device=device),
+        attention=None,
+        state=model.encode(src).select(torch.arange(B, device=device).repeat_interleave(K)),
+        y_prev=torch.full((B * K,), SOS, dtype=torch.long, device=device),
+    )
+    track_attention = return_attention
+    for t in range(1, int(limits.max()) + 1):
+        logits, beams.state = model.decode_step(beams.state, beams.y_prev)
+        if track_attention and beams.state.attention is None:
+            track_attention = False
+        if track_attention:
+            step_attention = beams.state.attention.detach().float().unsqueeze(1)  # (A*K, 1, S)
+            beams.attention = (
+                step_attention
+                if beams.attention is None
+                else torch.cat([beams.attention, step_attention], dim=1)
+            )
+        log_probs = mask_specials(torch.log_softmax(logits.float(), dim=-1))  # (A*K, V)
+        beams = _advance(beams, log_probs, t, limits, finished, src_lengths, length_penalty)
+        if beams is None:
+            break
+    return _collect(finished, n_best, track_attention)
+
+
+def _advance(
+    beams: _Beams,
+    log_probs: Tensor,
+    t: int,
+    limits: Tensor,
+    finished: list[list[_Hypothesis]],
+    src_lengths: list[int],
+    alpha: float,
+) -> _Beams | None:
+    """One beam step: finish hypotheses, pick the next K beams, drop done sentences.
+
+    Args:
+        beams: the search before step t, with ``state`` already advanced by the model.
+        log_probs: (A*K, V) log p(v | prefix) of every beam, ``<pad>``/``<sos>`` at -inf.
+        t: the step number, from 1.
+        limits: (B,) step limits of all sentences.
+        finished: per sentence, its finished hypotheses (appended to).
+        src_lengths: real source length of every sentence, to crop attention.
+        alpha: the length penalty exponent.
+
+    Returns:
+        The search after step t, or None when every sentence is done.
+    """
+    A, K = beams.scores.shape
+    V = log_probs.size(-1)
+    candidates = (beams.scores.view(-1, 1) + log_probs).view(A, K * V)  # (A, K*V)
+    top_scores, top_index = candidates.topk(min(2 * K, K * V), dim=1)  # (A, 2K)
+    top_tokens = top_index % V
+    offsets = torch.arange(A, device=top_index.device).unsqueeze(1) * K
+    top_rows = top_index // V + offsets  # (A, 2K) row of the beam each candidate extends
+
+    at_limit = t >= limits[beams.active]  # (A,)
+    ends = (top_tokens == EOS) | at_limit.unsqueeze(1)
+    ends &= torch.isfinite(top_scores)
+    ends[:, K:] = False
+    for a, j in ends.nonzero().tolist():
+        sentence = int(beams.active[a])
+        row, token, raw = int(top_rows[a, j]), int(top_tokens[a, j]), float(top_scores[a, j])
+        tokens = beams.history[row].tolist() + ([] if token == EOS else [token])
+        attention = None
+        if beams.attention is not None:
+            attention = beams.attention[row, :, : src_lengths[sentence]].cpu()  # (t, S_i)
+        normalised = raw / gnmt_length_penalty(t, alpha)
+        finished[sentence].append(_Hypothesis(normalised, raw, tokens, attention))
+
+    # the K best candidates that do not end with <eos> continue
+    open_ = top_tokens != EOS
+    take = open_ & (open_.long().cumsum(dim=1) <= K)
+    columns = take.nonzero()[:, 1].view(A, K)  # (A, K)
+    rows = top_rows.gather(1, columns).view(-1)  # (A*K,)
+    y_next = top_tokens.gather(1, columns).view(-1)  # (A*K,)
+    beams = _Beams(
+        active=beams.active,
+        scores=top_scores.gather(1, columns),
+        history=torch.cat([beams.history[rows], y_next.unsqueeze(1)], dim=1),
+        attention=None if beams.attention is None else beams.attention[rows],
+        state=beams.state.select(rows),
+        y_prev=y_next,
+    )
+
+    full = torch.tensor([len(finished[int(s)]) >= K for s in beams.active], device=at_limit.device)
+    done = at_limit | full | ~torch.isfinite(beams.scores).any(dim=1)
+    if bool(done.all()):
+        return None
+    return beams.select_sentences(~done) if bool(done.any()) else beams
+
+
+def _collect(finished: list[list[_Hypothesis]], n_best: int, with_attention: bool) -> DecodeOutput:
+    """Rank each sentence's finished hypotheses by normalised score and build the output."""
+    tokens, scores, attention, nbest = [], [], [], []
+    for hypotheses in finished:
+        ranked = sorted(hypotheses, key=lambda h: h.normalised, reverse=True)
+        if not ranked:  # only when the model gave -inf to every continuation
+            ranked = [_Hypothesis(float("-inf"), float("-inf"), [], None)]
+        best = ranked[0]
+        tokens.append(best.tokens)
+        scores.append(best.raw)
+        attention.append(best.attention if best.attention is not None else torch.zeros(0, 0))
+        nbest.append([(h.tokens, h.normalised) for h in ranked[:n_best]])
+    return DecodeOutput(
+        tokens=tokens,
+        scores=scores,
+        attention=attention if with_attention else None,
+        nbest=nbest if n_best > 1 else None,
+    )

@@ -1,0 +1,126 @@
+"""Word embeddings initialised from pretrained vectors in word2vec text format.
+
+The format (Mikolov et al. 2013, also written by gensim and fastText, and GloVe without the
+header) is one word per line followed by its d numbers, separated by spaces::
+
+    3 4                      <- optional header: number of vectors, dimension d
+    the 0.1 -0.2 0.3 0.05
+    cat 0.4 0.1 -0.7 0.2
+    ...
+
+Rows whose token has a vector are overwritten; the others keep their initialisation. Tokens are
+matched exactly, so subword vocabularies only find vectors for tokens spelled as whole words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Union
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.errors import ConfigError, DataError
+from seqlab.text.specials import PAD
+
+__all__ = ["load_word2vec_text", "init_embedding_from"]
+
+
+def _is_header(fields: list[str]) -> bool:
+    return len(fields) == 2 and all(f.isdigit() for f in fields)
+
+
+def load_word2vec_text(path: Union[str, Path]) -> dict[str, Tensor]:
+    """Read a word2vec text file into ``{word: vector (d,)}``.
+
+    The dimension d comes from the header when there is one, else from the first vector line.
+    Blank lines are skipped; when a word repeats, its first vector is kept.
+
+    Args:
+        path: UTF-8 text file.
+
+    Returns:
+        A dict from word to float32 tensor (d,).
+
+    Raises:
+        DataError: naming the file and line, for a line without exactly d numbers after the word,
+            a value that is not a number, a header whose count disagrees with the file, a file
+            that is not UTF-8, missing or without vectors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), None, "word vector file not found")
+    vectors: dict[str, Tensor] = {}
+    dim: int | None = None
+    announced: int | None = None
+    count = 0
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(str(path), lineno, f"not UTF-8 text ({err.reason})") from None
+            fields = line.split()
+            if not fields:
+                continue
+            if lineno == 1 and _is_header(fields):
+                announced, dim = int(fields[0]), int(fields[1])
+                continue
+            if dim is None:
+                dim = len(fields) - 1
+                if dim < 1:
+                    raise DataError(str(path), lineno, "expected a word followed by its vector, got one field")
+            if len(fields) != dim + 1:
+                raise DataError(
+                    str(path), lineno, f"expected a word followed by {dim} numbers, got {len(fields) - 1}"
+                )
+            try:
+                values = [float(v) for v in fields[1:]]
+            except ValueError as err:
+                raise DataError(str(path), lineno, f"expected {dim} numbers after the word ({err})") from None
+            count += 1
+            vectors.setdefault(fields[0], torch.tensor(values, dtype=torch.float32))
+    if announced is not None and announced != count:
+        raise DataError(str(path), 1, f"header announces {announced} vectors but the file has {count}")
+    if not vectors:
+        raise DataError(str(path), None, "no word vectors found")
+    return vectors
+
+
+def init_embedding_from(
+    embedding: nn.Embedding,
+    tokenizer_vocab: list[str],
+    vectors: Union[Mapping[str, Tensor], str, Path],
+) -> int:
+    """Copy pretrained vectors into the rows of ``embedding`` whose token has one.
+
+    Row i belongs to ``tokenizer_vocab[i]``. The ``<pad>`` row is never set.
+
+    Args:
+        embedding: (V, d) embedding to update in place.
+        tokenizer_vocab: token of every id, at most V entries.
+        vectors: ``{word: (d,)}`` from :func:`load_word2vec_text`, or a path to such a file.
+
+    Returns:
+        How many rows were set.
+
+    Raises:
+        ConfigError: the vectors' dimension differs from the embedding's (key ``model.embedding``),
+            or the vocabulary is larger than the embedding.
+    """
+    if not isinstance(vectors, Mapping):
+        vectors = load_word2vec_text(vectors)
+    V, E = embedding.weight.shape
+    d = next(iter(vectors.values())).numel() if vectors else E
+    if d != E:
+        raise ConfigError(
+            "model.embedding", f"the word vectors have dimension {d} but the embedding has {E}; set model.embedding: {d}"
+        )
+    if len(tokenizer_vocab) > V:
+        raise ConfigError(None, f"the vocabulary has {len(tokenizer_vocab)} tokens but the embedding only {V} rows")
+    rows = [i for i, token in enumerate(tokenizer_vocab) if i != PAD and token in vectors]
+    if rows:
+        with torch.no_grad():
+            values = torch.stack([vectors[tokenizer_vocab[i]] for i in rows])  # (n, d)
+            embedding.weight[torch.tensor(rows)] = values.to(embedding.weight)
+    return len(rows)

@@ -1,0 +1,80 @@
+import pytest
+import torch
+from decoding_toys import (
+    GRUToy,
+    MarkovToy,
+    log_table,
+    random_source,
+    sequence_log_prob,
+    teacher_forced_log_probs,
+)
+
+from seqlab.decoding.greedy import greedy_search
+from seqlab.text.specials import EOS, PAD, SOS
+
+
+def _real(src, i):
+    return src[i : i + 1, : int(src[i].ne(PAD).sum())]
+
+
+def test_greedy_follows_the_argmax_chain_of_a_table():
+    table = log_table(
+        {(0, SOS): {4: 0.6, 5: 0.4}, (1, 4): {5: 0.7, EOS: 0.3}, (2, 5): {EOS: 0.9, 4: 0.1}},
+        steps=4,
+        vocab=6,
+    )
+    out = greedy_search(MarkovToy(table), torch.tensor([[4, 5]]), max_len=10)
+    assert out.tokens == [[4, 5]]
+    assert out.scores[0] == pytest.approx(torch.tensor([0.6 * 0.7 * 0.9]).log().item(), abs=1e-6)
+
+
+def test_greedy_never_emits_pad_or_sos():
+    table = log_table(
+        {(0, SOS): {PAD: 0.5, SOS: 0.3, 4: 0.2}, (1, 4): {EOS: 1.0}}, steps=3, vocab=5
+    )
+    out = greedy_search(MarkovToy(table), torch.tensor([[4]]), max_len=5)
+    assert out.tokens == [[4]]
+    assert out.scores[0] == pytest.approx(torch.tensor(0.2).log().item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_token_is_the_teacher_forced_argmax_and_rows_are_independent(seed):
+    model = GRUToy(seed=seed)
+    src = random_source(seed + 10)
+    out = greedy_search(model, src, max_len=8)
+    for i, tokens in enumerate(out.tokens):
+        ended = len(tokens) < 8
+        log_probs, target = teacher_forced_log_probs(model, _real(src, i), tokens, ended)
+        log_probs[:, [PAD, SOS]] = float("-inf")
+        assert log_probs.argmax(dim=-1).tolist() == target
+        assert out.scores[i] == pytest.approx(
+            sequence_log_prob(model, _real(src, i), tokens, ended), abs=1e-4
+        )
+        alone = greedy_search(model, _real(src, i), max_len=8)
+        assert alone.tokens[0] == tokens
+
+
+def test_per_sentence_max_len_truncates_each_row():
+    table = log_table({(t, y): {4: 1.0} for t in range(6) for y in range(5)}, steps=6, vocab=5)
+    out = greedy_search(
+        MarkovToy(table), torch.tensor([[4], [4], [4]]), max_len=torch.tensor([1, 3, 2])
+    )
+    assert out.tokens == [[4], [4, 4, 4], [4, 4]]
+
+
+def test_attention_matches_teacher_forced_cross_attention():
+    model = GRUToy(seed=3)
+    src = random_source(4)
+    out = greedy_search(model, src, max_len=6, return_attention=True)
+    for i, tokens in enumerate(out.tokens):
+        ended = len(tokens) < 6
+        steps = [SOS] + tokens if ended else [SOS] + tokens[:-1]
+        expected = model.cross_attention(_real(src, i), torch.tensor([steps]))[0]
+        assert out.attention[i].shape == (len(tokens) + int(ended), int(src[i].ne(PAD).sum()))
+        torch.testing.assert_close(out.attention[i], expected.detach())
+
+
+def test_no_attention_from_a_model_without_it():
+    table = log_table({(0, SOS): {4: 1.0}}, steps=2, vocab=5)
+    out = greedy_search(MarkovToy(table), torch.tensor([[4]]), max_len=3, return_attention=True)
+    assert out.attention is None
