@@ -23,7 +23,7 @@ from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
+from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
 from seqlab.training.trainer import RUN_FORMAT
 
 __all__ = ["Translator", "AttentionMap", "SentenceTooLong"]
@@ -69,14 +69,18 @@ class Translator:
             raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
         available = list_checkpoints(run_dir / "checkpoints")
         if checkpoint not in available:
-            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {', '.join(available) or 'none'})")
+            listing = ", ".join(available) or "none"
+            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
+        # Check the run format before building the model: weights of another format may not fit it.
+        found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
+        if found != RUN_FORMAT:
+            meta_path = run_dir / "checkpoints" / checkpoint / "meta.json"
+            raise CheckpointError(f"{meta_path}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}; "
+                                  "retrain, or load it with the seqlab version that wrote it")
         config = load_config(config_path)
         tokenizers = TokenizerPair.load(run_dir)
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-        meta = load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-        found = meta.get("run_format")
-        if found != RUN_FORMAT:
-            raise CheckpointError(f"{run_dir}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}")
+        load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
         return cls(model.to(device), tokenizers, config, run_dir)
 
     # ------------------------------------------------------------------ helpers
@@ -125,20 +129,31 @@ class Translator:
 
     @torch.no_grad()
     def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
-        """Translate ``sentence`` and return the source attention of each emitted token (EOS included)."""
+        """Translate ``sentence`` and return the source attention of each decoder step.
+
+        Returns:
+            An :class:`AttentionMap` whose ``tgt_tokens`` end with ``<eos>`` when the translation
+            ended with it (not when it stopped at the length limit); ``weights`` is
+            (len(tgt_tokens), len(src_tokens)).
+        """
         src_ids = self._encode([sentence], truncate=False)
+        if not src_ids[0]:
+            raise SeqlabError(f"nothing to translate: {sentence!r} has no tokens")
         settings = self._decode_settings(beam, None, None)
         out = translate_batch(self.model, src_ids, return_attention=True, **settings)
         if out.attention is None:
             raise SeqlabError(f"this model ({type(self.model).__name__}, model.type={self.config.model.type}"
                               f"{', attention=none' if getattr(self.config.model, 'attention', '') == 'none' else ''})"
                               " has no attention over the source to plot")
-        tgt = out.tokens[0]
+        tgt, weights = out.tokens[0], out.attention[0]  # weights: (T, S)
         tok = self.tokenizers
+        # One row per decoder step: T = len(tgt) + 1 when the translation ended with <eos>, else
+        # len(tgt) (it stopped at the length limit).
+        ended = weights.size(0) == len(tgt) + 1
         return AttentionMap(
-            weights=out.attention[0],
+            weights=weights,
             src_tokens=[tok.src.id_to_token(i) for i in src_ids[0]],
-            tgt_tokens=[tok.tgt.id_to_token(i) for i in tgt] + ["<eos>"],
+            tgt_tokens=[tok.tgt.id_to_token(i) for i in tgt] + (["<eos>"] if ended else []),
             translation=tok.tgt.decode(tgt),
         )
 

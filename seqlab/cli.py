@@ -52,7 +52,7 @@ def _cmd_evaluate(args) -> int:
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
-    report = {"data": args.data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
+    report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()}}
     print(json.dumps(report))
     if args.hypotheses:
@@ -210,16 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    try:
-        return args.func(args)
-    except SeqlabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":  # key=value overrides may stand after options, e.g. --out RUN k=v
+        args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
+        extra = [e for e in extra if e not in args.overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    with warnings.catch_warnings():  # restores the caller's warning settings (main may run in-process)
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except SeqlabError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one ``warning: ...`` line on stderr, without the source location."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

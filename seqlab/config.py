@@ -19,6 +19,7 @@ own keys.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -222,6 +223,9 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
 
 
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _coerce(value: Any, tp: Any, key: str, path: str | None) -> Any:
     """Return ``value`` checked against the annotation ``tp``; raise ConfigError naming ``key``."""
     origin = typing.get_origin(tp)
@@ -250,6 +254,8 @@ def _coerce(value: Any, tp: Any, key: str, path: str | None) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+            return float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -314,6 +320,8 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     for name in ("layers", "max_positions"):
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name}", "must be at least 1")
+    if len(cfg.train.betas) != 2:
+        raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
     if not 0.0 <= cfg.train.teacher_forcing <= 1.0:
         raise ConfigError("train.teacher_forcing", "must be in [0, 1]")
     if cfg.train.batch_tokens < 1:

@@ -243,15 +243,8 @@ class ExplicitRecurrent(nn.Module):
     """
 
     def __init__(
-        self,
-        mode: str,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        gru_reset: str = "after",
+        self, mode: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
+        bidirectional: bool = False, dropout: float = 0.0, gru_reset: str = "after"
     ):
         super().__init__()
         if mode not in GATES:
@@ -266,15 +259,10 @@ class ExplicitRecurrent(nn.Module):
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for direction in range(self.num_directions):
-                suffix = self._suffix(layer, direction)
-                shapes = {
-                    "weight_ih": (gates * hidden_size, layer_input),
-                    "weight_hh": (gates * hidden_size, hidden_size),
-                    "bias_ih": (gates * hidden_size,),
-                    "bias_hh": (gates * hidden_size,),
-                }
-                for name, shape in shapes.items():
-                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+                shapes = {"weight_ih": (layer_input,), "weight_hh": (hidden_size,), "bias_ih": (), "bias_hh": ()}
+                for name, shape in shapes.items():  # (G*H, in), (G*H, H), (G*H,), (G*H,) as in torch
+                    weight = torch.empty(gates * hidden_size, *shape).uniform_(-bound, bound)
+                    self.register_parameter(name + self._suffix(layer, direction), nn.Parameter(weight))
 
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
@@ -317,9 +305,8 @@ class ExplicitRecurrent(nn.Module):
             outputs, recorded = [], []
             for direction in range(D):
                 k = layer * D + direction
-                out, final, states = self._run_direction(
-                    layer_input, valid, tuple(s[k] for s in initial), layer, direction
-                )
+                state_k = tuple(s[k] for s in initial)
+                out, final, states = self._run_direction(layer_input, valid, state_k, layer, direction)
                 outputs.append(out)
                 finals.append(final)
                 recorded.append(states)
@@ -351,15 +338,7 @@ class ExplicitRecurrent(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.RNNBase) -> "ExplicitRecurrent":
         """An explicit copy of a ``torch.nn.RNN`` (tanh), ``LSTM`` or ``GRU``, weights included."""
-        mode = _torch_mode(module)
-        layer = cls(
-            mode,
-            module.input_size,
-            module.hidden_size,
-            num_layers=module.num_layers,
-            bidirectional=module.bidirectional,
-            dropout=module.dropout,
-        )
+        layer = cls(_torch_mode(module), module.input_size, module.hidden_size, **_layout(module))
         layer.load_state_dict(module.state_dict())
         return layer.to(next(module.parameters()).device)
 
@@ -367,23 +346,17 @@ class ExplicitRecurrent(nn.Module):
         """The fused equivalent (:class:`FusedRNN` / ``LSTM`` / ``GRU``) with these weights."""
         if self.mode == "gru" and self.gru_reset != "after":
             raise ValueError("a GRU with the reset gate before the projection has no fused equivalent")
-        fused = FUSED[self.mode](
-            self.input_size,
-            self.hidden_size,
-            num_layers=self.num_layers,
-            bidirectional=self.bidirectional,
-            dropout=self.dropout,
-            batch_first=True,
-        )
+        fused = FUSED[self.mode](self.input_size, self.hidden_size, batch_first=True, **_layout(self))
         fused.load_state_dict(self.state_dict())
         return fused.to(next(self.parameters()).device)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"bidirectional={self.bidirectional}, dropout={self.dropout}"
-            + (f", gru_reset={self.gru_reset}" if self.mode == "gru" else "")
-        )
+        reset = f", gru_reset={self.gru_reset}" if self.mode == "gru" else ""
+        return f"{self.mode}, {self.input_size}, {self.hidden_size}, {_layout(self)}{reset}"
+
+
+def _layout(module: nn.Module) -> dict:
+    return dict(num_layers=module.num_layers, bidirectional=module.bidirectional, dropout=module.dropout)
 
 
 def _torch_mode(module: nn.RNNBase) -> str:
@@ -427,15 +400,8 @@ FUSED = {"rnn": FusedRNN, "lstm": FusedLSTM, "gru": FusedGRU}
 
 
 def make_recurrent(
-    mode: str,
-    input_size: int,
-    hidden_size: int,
-    *,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    cells: str = "fused",
-    gru_reset: str = "after",
+    mode: str, input_size: int, hidden_size: int, *, num_layers: int = 1, bidirectional: bool = False,
+    dropout: float = 0.0, cells: str = "fused", gru_reset: str = "after"
 ) -> nn.Module:
     """A recurrent layer: fused PyTorch kernel or explicit cells, with identical parameters.
 
@@ -445,24 +411,14 @@ def make_recurrent(
     Raises:
         ValueError: ``cells="fused"`` with a GRU whose reset gate acts ``before`` the projection.
     """
-    dropout = dropout if num_layers > 1 else 0.0
+    layout = dict(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
     if cells == "explicit":
-        return ExplicitRecurrent(
-            mode,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            gru_reset=gru_reset,
-        )
+        return ExplicitRecurrent(mode, input_size, hidden_size, gru_reset=gru_reset, **layout)
     if cells != "fused":
         raise ValueError(f"cells must be 'fused' or 'explicit', got {cells!r}")
     if mode == "gru" and gru_reset != "after":
         raise ValueError("the fused GRU applies the reset gate after the projection; use explicit cells")
-    return FUSED[mode](
-        input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, batch_first=True
-    )
+    return FUSED[mode](input_size, hidden_size, batch_first=True, **layout)
 
 
 def state_to_batch_first(state: RecurrentState) -> tuple[Tensor, Tensor | None]:

@@ -21,16 +21,19 @@ __all__ = ["FeedForward", "AddNorm", "EncoderLayer", "DecoderLayer"]
 
 
 class FeedForward(nn.Module):
-    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, applied at every position alike."""
+    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2, applied at every position alike.
 
-    def __init__(self, d_model: int, d_ff: int, *, dropout: float):
+    As in the paper, dropout is applied to the sub-layer's output (by :class:`AddNorm`), not to
+    the inner activation.
+    """
+
+    def __init__(self, d_model: int, d_ff: int):
         super().__init__()
         self.W_1 = nn.Linear(d_model, d_ff)
         self.W_2 = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.W_2(self.dropout(self.W_1(x).relu()))
+        return self.W_2(self.W_1(x).relu())
 
 
 class AddNorm(nn.Module):
@@ -55,7 +58,7 @@ class EncoderLayer(nn.Module):
                  pre_norm: bool):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff, dropout=dropout)
+        self.ffn = FeedForward(d_model, d_ff)
         self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
         self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
 
@@ -73,7 +76,7 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
         self.cross_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff, dropout=dropout)
+        self.ffn = FeedForward(d_model, d_ff)
         self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
         self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
         self.add_norm_3 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)

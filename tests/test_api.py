@@ -1,0 +1,145 @@
+"""The Python API over a run folder (``seqlab.load``), for a Transformer and a recurrent model alike."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import seqlab
+from seqlab.api import SentenceTooLong, Translator
+from seqlab.decoding.beam import beam_search
+from seqlab.decoding.lengths import max_target_lengths
+from seqlab.errors import CheckpointError
+from seqlab.evaluation.metrics import bleu, chrf
+from seqlab.text.specials import EOS
+
+RUNS = ["tiny_run", "tiny_gru_run"]
+SENTENCES = ["Is my brother tall?", "Maria is tired.", "The book is on the table in January."]
+
+
+@pytest.fixture(params=RUNS)
+def translator(request) -> Translator:
+    """A freshly loaded translator of each tiny run (function scope: tests may patch it)."""
+    return seqlab.load(request.getfixturevalue(request.param).path)
+
+
+def test_load_returns_a_translator_with_the_runs_config(tiny_run):
+    translator = seqlab.load(tiny_run.path)
+    assert isinstance(translator, Translator)
+    assert translator.config.name == "tiny-transformer"
+    assert translator.config.train.max_steps == 10  # the command-line override was recorded
+    assert not translator.model.training
+
+
+def test_unknown_checkpoint_lists_the_available_ones(tiny_run):
+    with pytest.raises(CheckpointError, match=r"no checkpoint 'final' \(available: best, last\)"):
+        seqlab.load(tiny_run.path, checkpoint="final")
+
+
+def test_translate_str_returns_str_equal_to_the_list_form(translator):
+    single = translator.translate(SENTENCES[0], beam=2)
+    assert isinstance(single, str)
+    assert single == translator.translate([SENTENCES[0]], beam=2)[0]
+
+
+def test_translate_batch_equals_one_by_one(translator):
+    # Length-sorted batching with padding must not change any translation.
+    batch = translator.translate(SENTENCES, beam=1)
+    assert batch == [translator.translate(s, beam=1) for s in SENTENCES]
+
+
+def test_beam_1_equals_greedy(translator):
+    greedy = translator.translate(SENTENCES, beam=1)  # the API decodes beam=1 greedily
+    d = translator.config.decode
+    for sentence, expected in zip(SENTENCES, greedy):
+        src = torch.tensor([translator.tokenizers.src.encode(sentence)])
+        max_len = max_target_lengths(src, d.max_len_ratio, d.max_len_offset, translator.model.max_positions)
+        with torch.no_grad():
+            out = beam_search(translator.model, src, beam=1, max_len=max_len, length_penalty=0.0)
+        assert translator.tokenizers.tgt.decode(out.tokens[0]) == expected
+
+
+def test_blank_sentence_gives_blank_translation(translator):
+    assert translator.translate(["", SENTENCES[1]], beam=1) == ["", translator.translate(SENTENCES[1], beam=1)]
+    assert translator.translate([]) == []
+
+
+def test_n_best_returns_scored_candidates_best_first(translator):
+    results = translator.translate(SENTENCES[:2], beam=3, n_best=3)
+    assert len(results) == 2
+    for sentence, candidates in zip(SENTENCES, results):
+        assert len(candidates) == 3
+        assert all(isinstance(text, str) and isinstance(score, float) for text, score in candidates)
+        scores = [score for _, score in candidates]
+        assert scores == sorted(scores, reverse=True)
+        assert candidates[0][0] == translator.translate(sentence, beam=3)
+
+
+def test_n_best_larger_than_the_beam_is_an_error(translator):
+    with pytest.raises(seqlab.errors.SeqlabError, match="n_best=3 needs a beam of at least 3"):
+        translator.translate(SENTENCES[0], beam=2, n_best=3)
+
+
+def test_too_long_sentence_names_its_position(tiny_run):
+    translator = seqlab.load(tiny_run.path)
+    long = " ".join(["Maria"] * 70)
+    with pytest.raises(SentenceTooLong) as info:
+        translator.translate([SENTENCES[0], long], beam=1)
+    assert (info.value.index, info.value.n_tokens, info.value.limit) == (1, 70, 63)
+    assert "sentence 2 has 70 tokens" in str(info.value)
+    assert isinstance(translator.translate(long, beam=1, truncate=True), str)
+
+
+def test_evaluate_agrees_with_translate_and_the_metrics(translator, tiny_corpus):
+    pairs = tiny_corpus.dev_pairs
+    result = translator.evaluate(pairs, beam=2)
+    hyps = translator.translate([s for s, _ in pairs], beam=2)
+    refs = [t for _, t in pairs]
+    assert result.hypotheses == hyps
+    assert result.bleu == pytest.approx(bleu(hyps, refs)) and 0.0 <= result.bleu <= 100.0
+    assert result.chrf == pytest.approx(chrf(hyps, refs)) and 0.0 <= result.chrf <= 100.0
+    assert result.sentences == len(pairs)
+    assert result.perplexity == pytest.approx(math.exp(result.nll_per_token))
+    assert 1.0 < result.perplexity < math.inf
+
+
+def test_attention_has_one_row_per_target_token_and_one_column_per_source_token(translator):
+    amap = translator.attention(SENTENCES[0])
+    assert amap.src_tokens == [translator.tokenizers.src.id_to_token(i)
+                               for i in translator.tokenizers.src.encode(SENTENCES[0])]
+    assert tuple(amap.weights.shape) == (len(amap.tgt_tokens), len(amap.src_tokens))
+    torch.testing.assert_close(amap.weights.sum(dim=1), torch.ones(len(amap.tgt_tokens)))
+    assert amap.translation == translator.translate(SENTENCES[0], beam=1)
+
+
+def _force_eos(translator, *, after: int | None):
+    """Patch the model so that it emits <eos> as its token ``after + 1`` (never when None)."""
+    step_fn, calls = translator.model.decode_step, []
+
+    def decode_step(state, y_prev):
+        logits, state = step_fn(state, y_prev)
+        calls.append(1)
+        logits = logits.clone()
+        logits[:, EOS] = 1e4 if after is not None and len(calls) > after else -1e4
+        return logits, state
+
+    translator.model.decode_step = decode_step
+
+
+def test_attention_labels_end_with_eos_when_the_translation_does(translator):
+    _force_eos(translator, after=2)
+    amap = translator.attention(SENTENCES[1])
+    assert len(amap.tgt_tokens) == 3 and amap.tgt_tokens[-1] == "<eos>"
+    assert amap.weights.shape[0] == 3
+
+
+def test_attention_labels_have_no_eos_when_the_length_limit_stops_decoding(translator):
+    _force_eos(translator, after=None)
+    amap = translator.attention(SENTENCES[1])
+    d = translator.config.decode
+    src = torch.tensor([translator.tokenizers.src.encode(SENTENCES[1])])
+    limit = int(max_target_lengths(src, d.max_len_ratio, d.max_len_offset, translator.model.max_positions)[0])
+    assert "<eos>" not in amap.tgt_tokens
+    assert amap.weights.shape[0] == len(amap.tgt_tokens) == limit

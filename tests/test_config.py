@@ -1,0 +1,162 @@
+"""Typed configuration: validation messages name the key and what was expected; overrides; round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqlab.config import (
+    ExperimentConfig,
+    RecurrentConfig,
+    TransformerConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
+from seqlab.errors import ConfigError
+
+
+def _error(data: dict, path: str | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data, path)
+    return info.value
+
+
+def test_unknown_key_names_the_dotted_key_and_lists_the_valid_ones():
+    err = _error({"train": {"max_step": 10}})
+    assert err.key == "train.max_step"
+    assert "key 'train.max_step': unknown key" in str(err)
+    assert "max_steps" in str(err) and "warmup_steps" in str(err)
+
+
+def test_unknown_model_key_lists_only_that_architectures_keys():
+    err = _error({"model": {"type": "transformer", "hidden": 16}})
+    assert err.key == "model.hidden"
+    listed = str(err).split("valid keys here are: ", 1)[1].split(", ")
+    assert "d_model" in listed and "heads" in listed
+    assert "hidden" not in listed and "attention" not in listed
+
+
+def test_wrong_type_names_key_and_expected_type():
+    err = _error({"model": {"layers": "two"}})
+    assert err.key == "model.layers"
+    assert str(err) == "key 'model.layers': expected an integer, got 'two'"
+
+
+def test_bool_is_not_accepted_as_an_integer():
+    assert _error({"train": {"max_steps": True}}).key == "train.max_steps"
+
+
+def test_unknown_model_type_lists_the_types():
+    err = _error({"model": {"type": "lstmm"}})
+    assert err.key == "model.type"
+    assert "'lstmm'" in str(err)
+    assert "transformer, rnn, lstm, gru" in str(err)
+
+
+def test_bad_literal_lists_the_choices():
+    err = _error({"model": {"type": "gru", "attention": "bahdanau"}})
+    assert err.key == "model.attention"
+    assert "one of 'none', 'dot', 'general', 'additive', got 'bahdanau'" in str(err)
+
+
+def test_error_from_a_file_names_the_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model:\n  type: transformer\n  layers: 1\n  heads: three\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: key 'model.heads': expected an integer")
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nmodel:\n  layers: 2\n   heads: 4\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:4: invalid YAML")
+
+
+def test_missing_config_file_names_it(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_apply_and_parse_scalars(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {type: transformer, layers: 2}\ntrain: {lr: 0.001}\n", encoding="utf-8")
+    cfg = load_config(path, ["model.layers=4", "train.lr=3e-4", "train.clip_norm=null",
+                             "tokenizer.joint=false", "data.train=[a.txt, b.txt]", "name=demo"])
+    assert cfg.model.layers == 4 and isinstance(cfg.model.layers, int)
+    assert cfg.train.lr == pytest.approx(3e-4) and isinstance(cfg.train.lr, float)
+    assert cfg.train.clip_norm is None
+    assert cfg.tokenizer.joint is False
+    assert cfg.data.train == ["a.txt", "b.txt"]
+    assert cfg.name == "demo"
+
+
+def test_override_switches_the_model_section_to_the_recurrent_schema():
+    cfg = load_config(None, ["model.type=gru", "model.attention=general", "model.hidden=32"])
+    assert isinstance(cfg.model, RecurrentConfig)
+    assert (cfg.model.type, cfg.model.attention, cfg.model.hidden) == ("gru", "general", 32)
+
+
+@pytest.mark.parametrize("override, key, phrase", [
+    ("model.layer=4", "model.layer", "unknown key"),
+    ("train.lr=fast", "train.lr", "expected a number, got 'fast'"),
+    ("name.first=x", "name", "expected a string"),
+])
+def test_bad_override_names_the_key(override, key, phrase):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert info.value.key == key and phrase in str(info.value)
+
+
+def test_override_without_equals_sign_is_rejected():
+    with pytest.raises(ConfigError, match="'model.layers' is not of the form key.sub=value"):
+        apply_overrides({}, ["model.layers"])
+
+
+@pytest.mark.parametrize("model", [
+    {"type": "transformer", "layers": 1, "d_model": 32, "heads": 4, "norm": "pre"},
+    {"type": "lstm", "attention": "additive", "hidden": 24, "bidirectional": False},
+])
+def test_config_round_trips_through_save_and_load(tmp_path, model):
+    cfg = config_from_dict({"name": "rt", "model": model, "train": {"betas": [0.8, 0.9], "max_epochs": 3},
+                            "data": {"train": ["s.txt", "t.txt"], "dev": None}})
+    path = tmp_path / "saved.yaml"
+    save_config(cfg, path)
+    loaded = load_config(path)
+    assert loaded == cfg
+    assert config_to_dict(loaded) == config_to_dict(cfg)
+    assert type(loaded.model) is type(cfg.model)
+
+
+def test_defaults_are_valid():
+    cfg = load_config(None)
+    assert isinstance(cfg, ExperimentConfig) and isinstance(cfg.model, TransformerConfig)
+
+
+def test_transformer_rejects_scheduled_sampling():
+    err = _error({"model": {"type": "transformer"}, "train": {"teacher_forcing": 0.5}})
+    assert err.key == "train.teacher_forcing" and "teacher forcing only" in str(err)
+    # the same value is fine for a recurrent model
+    cfg = config_from_dict({"model": {"type": "gru"}, "train": {"teacher_forcing": 0.5}})
+    assert cfg.train.teacher_forcing == 0.5
+
+
+def test_share_embeddings_needs_a_joint_vocabulary():
+    err = _error({"tokenizer": {"joint": False}, "model": {"share_embeddings": True}})
+    assert err.key == "model.share_embeddings" and "tokenizer.joint" in str(err)
+
+
+def test_consistency_error_from_a_file_names_the_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {d_model: 30, heads: 4}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: key 'model.heads': d_model=30 must be divisible by heads=4")
+
+
+def test_betas_must_be_two_numbers():
+    assert _error({"train": {"betas": [0.9]}}).key == "train.betas"
