@@ -322,6 +322,17 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"model.{name}", "must be at least 1")
     if len(cfg.train.betas) != 2:
         raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
+    t = cfg.train
+    if t.schedule == "cosine" and t.warmup_steps >= t.max_steps:
+        raise ConfigError("train.warmup_steps", f"the cosine schedule needs warmup_steps ({t.warmup_steps}) "
+                          f"below train.max_steps ({t.max_steps})")
+    if t.schedule == "noam" and t.warmup_steps < 1:
+        raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
+    if not 0.0 <= t.min_lr_ratio <= 1.0:
+        raise ConfigError("train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
+    if cfg.data.max_len + 1 > m.max_positions:
+        raise ConfigError("data.max_len", f"{cfg.data.max_len} tokens plus <sos>/<eos> need more than "
+                          f"model.max_positions={m.max_positions}")
     if not 0.0 <= cfg.train.teacher_forcing <= 1.0:
         raise ConfigError("train.teacher_forcing", "must be in [0, 1]")
     if cfg.train.batch_tokens < 1:

@@ -124,8 +124,6 @@ def test_train_rejects_a_bad_config_naming_the_key(capsys, tmp_path, tiny_run, e
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="schedule settings are checked by build_scheduler, after the run folder "
-                   "(config.yaml, tokenizer.json) is written and the tokenizer trained")
 def test_train_rejects_schedule_errors_before_writing_the_run_folder(capsys, tmp_path, tiny_run):
     code, _, err = _run(capsys, "train", tiny_run.config, "--out", tmp_path / "run", "train.warmup_steps=20")
     assert code == 2 and "key 'train.warmup_steps'" in err

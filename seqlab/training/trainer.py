@@ -13,6 +13,7 @@ with the same weights as an uninterrupted one (``tests/training/test_trainer.py`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import signal
@@ -33,7 +34,7 @@ from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import evaluate_pairs
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta, save_checkpoint
 from seqlab.training.loss import label_smoothed_nll
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
@@ -78,6 +79,21 @@ def _encode_filtered(tokenizers: TokenizerPair, pairs, max_len: int, label: str)
     if not kept:
         raise SeqlabError(f"{label}: no training pairs left after filtering by data.max_len={max_len}")
     return kept
+
+
+def _with_absolute_data_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config with file paths made absolute, so ``--resume`` works from any directory."""
+
+    def absolute(spec):
+        if spec is None:
+            return None
+        if isinstance(spec, list):
+            return [absolute(s) for s in spec]
+        return spec if spec.startswith("builtin:") else str(Path(spec).resolve())
+
+    data = dataclasses.replace(cfg.data, train=absolute(cfg.data.train), dev=absolute(cfg.data.dev),
+                               test=absolute(cfg.data.test))
+    return dataclasses.replace(cfg, data=data)
 
 
 def _vocab(tokenizer) -> list[str]:
@@ -146,6 +162,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     if resume:
         tokenizers = TokenizerPair.load(run_dir)
     else:
+        cfg = _with_absolute_data_paths(cfg)
         tokenizers = TokenizerPair.train(train_pairs, cfg.tokenizer)
         tokenizers.save(run_dir)
         save_config(cfg, run_dir / "config.yaml")
@@ -156,9 +173,6 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     # ---- model, optimiser, schedule
     model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size,
                         src_vocab=_vocab(tokenizers.src), tgt_vocab=_vocab(tokenizers.tgt))
-    if cfg.data.max_len + 1 > model.max_positions:
-        raise SeqlabError(f"data.max_len={cfg.data.max_len} needs {cfg.data.max_len + 1} positions but "
-                          f"model.max_positions={model.max_positions}")
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), eps=tc.eps, weight_decay=tc.weight_decay)
     d_model = getattr(cfg.model, "d_model", getattr(cfg.model, "hidden", 256))
@@ -166,6 +180,10 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     loop = _LoopState()
     metrics_path = run_dir / "metrics.jsonl"
     if resume:
+        found = read_meta(run_dir / "checkpoints", "last").get("run_format")
+        if found != RUN_FORMAT:
+            raise CheckpointError(f"{run_dir}/checkpoints/last/meta.json: run format {found!r}, this seqlab "
+                                  f"reads {RUN_FORMAT!r}")
         meta = load_checkpoint(run_dir / "checkpoints", "last", model=model, optimizer=optimizer, scheduler=scheduler)
         loop = _LoopState(**meta["trainer_state"])
         restore_rng_state(*meta["rng_state"])

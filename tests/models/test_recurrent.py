@@ -160,14 +160,17 @@ def test_impossible_configs_name_the_key(options, key):
 
 def _reverse_batch(g, n, lengths, symbols):
     """Random sequences over ids 4..4+symbols-1 and their reversal, with <eos> on both sides."""
-    S = lengths[1] + 1
-    src, tgt_in, tgt_out = (torch.full((n, S), PAD) for _ in range(3))
-    for i in range(n):
-        L = int(torch.randint(lengths[0], lengths[1] + 1, (1,), generator=g))
-        x = torch.randint(4, 4 + symbols, (L,), generator=g)
-        src[i, :L], src[i, L] = x, EOS
-        tgt_in[i, 0], tgt_in[i, 1 : L + 1] = SOS, x.flip(0)
-        tgt_out[i, :L], tgt_out[i, L] = x.flip(0), EOS
+    S = lengths[1]
+    L = torch.randint(lengths[0], S + 1, (n,), generator=g)  # (n,)
+    x = torch.randint(4, 4 + symbols, (n, S), generator=g)
+    position = torch.arange(S)
+    valid = position[None, :] < L[:, None]  # (n, S)
+    y = x.gather(1, (L[:, None] - 1 - position).clamp(min=0))  # y_p = x_{L-1-p}
+    rows, pad = torch.arange(n), torch.full((n, 1), PAD)
+    src = torch.cat([torch.where(valid, x, PAD), pad], dim=1)
+    tgt_out = torch.cat([torch.where(valid, y, PAD), pad], dim=1)
+    src[rows, L], tgt_out[rows, L] = EOS, EOS
+    tgt_in = torch.cat([torch.full((n, 1), SOS), torch.where(valid, y, PAD)], dim=1)
     return src, tgt_in, tgt_out
 
 
