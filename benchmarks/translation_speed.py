@@ -60,7 +60,7 @@ AIMS = {
 }
 
 DEFAULTS = {  # (warmup, repeats, iters) per task, full run / --quick
-    "train": ((5, 7, 10), (2, 3, 2)),
+    "train": ((5, 7, 10), (1, 2, 1)),
     "decode": ((2, 7, 3), (1, 2, 1)),
 }
 
