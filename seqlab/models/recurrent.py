@@ -25,8 +25,8 @@ gold token with probability ``teacher_forcing`` and the model's argmax otherwise
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -80,6 +80,7 @@ class RecurrentEncoder(nn.Module):
         kind: ``"rnn"``, ``"lstm"`` or ``"gru"``. hidden: H per direction. layers: L.
         bidirectional: two directions, concatenated then projected to H.
         dropout: on embeddings and between layers. cells, gru_reset: see :func:`make_recurrent`.
+        project_memory: map bidirectional outputs to H with W_m (needed only for attention).
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class RecurrentEncoder(nn.Module):
         dropout: float,
         cells: str,
         gru_reset: str,
+        project_memory: bool = True,
     ):
         super().__init__()
         self.embedding, self.kind, self.bidirectional = embedding, kind, bidirectional
@@ -107,8 +109,8 @@ class RecurrentEncoder(nn.Module):
             cells=cells,
             gru_reset=gru_reset,
         )
+        self.W_m = nn.Linear(2 * hidden, hidden, bias=False) if bidirectional and project_memory else None
         if bidirectional:
-            self.W_m = nn.Linear(2 * hidden, hidden, bias=False)
             self.W_init = nn.Linear(2 * hidden, hidden)
             self.W_init_c = nn.Linear(2 * hidden, hidden) if kind == "lstm" else None
 
@@ -116,7 +118,8 @@ class RecurrentEncoder(nn.Module):
         """Encode (B, S) source ids.
 
         Returns:
-            memory (B, S, H) h_j, mask (B, S), initial decoder h (B, L, H) and C (B, L, H) or None.
+            memory (B, S, H) h_j (2H without ``project_memory``), mask (B, S) True at real tokens,
+            initial decoder states h (B, L, H) and C (B, L, H) or None.
         """
         mask = padding_mask(src)
         lengths = mask.sum(dim=1).clamp(min=1)
@@ -124,7 +127,7 @@ class RecurrentEncoder(nn.Module):
         h, C = state_to_batch_first(final)  # (B, L*D, H)
         if not self.bidirectional:
             return outputs, mask, h, C
-        memory = self.W_m(outputs)  # (B, S, H)
+        memory = outputs if self.W_m is None else self.W_m(outputs)  # (B, S, H)
         h = torch.tanh(self.W_init(_join_directions(h)))  # (B, L, H)
         if C is not None:
             C = torch.tanh(self.W_init_c(_join_directions(C)))
@@ -295,7 +298,7 @@ def build_recurrent(
     src_vocab_size: int,
     tgt_vocab_size: int,
     *,
-    vocab: Sequence[str] | None = None,
+    src_vocab: Sequence[str] | None = None,
     tgt_vocab: Sequence[str] | None = None,
 ) -> RecurrentSeq2Seq:
     """Wire a :class:`RecurrentSeq2Seq` from its config and initialise it.
@@ -303,8 +306,8 @@ def build_recurrent(
     Args:
         cfg: the ``model`` section.
         src_vocab_size, tgt_vocab_size: vocabulary sizes.
-        vocab: source tokens by id (and target tokens when ``tgt_vocab`` is None and the sizes
-            agree), needed when ``cfg.embeddings_from`` names a word2vec file.
+        src_vocab: source tokens by id, needed when ``cfg.embeddings_from`` names a word2vec file;
+            also used for the target when ``tgt_vocab`` is None and the sizes agree (joint).
         tgt_vocab: target tokens by id, for separate vocabularies.
 
     Raises:
@@ -327,7 +330,9 @@ def build_recurrent(
         cells=cfg.cells,
         gru_reset=cfg.gru_reset,
     )
-    encoder = RecurrentEncoder(src_embedding, bidirectional=cfg.bidirectional, **common)
+    encoder = RecurrentEncoder(
+        src_embedding, bidirectional=cfg.bidirectional, project_memory=cfg.attention != "none", **common
+    )
     model = RecurrentSeq2Seq(
         encoder=encoder,
         tgt_embedding=tgt_embedding,
@@ -339,13 +344,13 @@ def build_recurrent(
     )
     init_weights(model, cfg.init, cfg.recurrent_init)
     if cfg.embeddings_from is not None:
-        if vocab is None:
-            raise ConfigError("model.embeddings_from", "needs the vocabulary: pass vocab= to build_recurrent")
+        if src_vocab is None:
+            raise ConfigError("model.embeddings_from", "needs the vocabulary: pass src_vocab= to build_recurrent")
         vectors = load_word2vec_text(cfg.embeddings_from)
-        init_embedding_from(src_embedding, list(vocab), vectors)
+        init_embedding_from(src_embedding, list(src_vocab), vectors)
         if tgt_embedding is not src_embedding:
             if tgt_vocab is None and tgt_vocab_size == src_vocab_size:
-                tgt_vocab = vocab
+                tgt_vocab = src_vocab
             if tgt_vocab is not None:
                 init_embedding_from(tgt_embedding, list(tgt_vocab), vectors)
     return model

@@ -35,7 +35,6 @@ States use PyTorch's layout: h is (layers * directions, B, H); the LSTM state is
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +58,7 @@ __all__ = [
     "state_to_layer_first",
 ]
 
-RecurrentState = Union[Tensor, tuple[Tensor, Tensor]]
+RecurrentState = Tensor | tuple[Tensor, Tensor]
 """h (L*D, B, H), or (h, C) for an LSTM."""
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -336,7 +335,7 @@ class ExplicitRecurrent(nn.Module):
         return torch.stack(outputs, dim=1), state, (h_list if self.record_states else [])
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase) -> "ExplicitRecurrent":
+    def from_torch(cls, module: nn.RNNBase) -> ExplicitRecurrent:
         """An explicit copy of a ``torch.nn.RNN`` (tanh), ``LSTM`` or ``GRU``, weights included."""
         layer = cls(_torch_mode(module), module.input_size, module.hidden_size, **_layout(module))
         layer.load_state_dict(module.state_dict())

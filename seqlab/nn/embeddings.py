@@ -14,8 +14,8 @@ matched exactly, so subword vocabularies only find vectors for tokens spelled as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Union
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +30,7 @@ def _is_header(fields: list[str]) -> bool:
     return len(fields) == 2 and all(f.isdigit() for f in fields)
 
 
-def load_word2vec_text(path: Union[str, Path]) -> dict[str, Tensor]:
+def load_word2vec_text(path: str | Path) -> dict[str, Tensor]:
     """Read a word2vec text file into ``{word: vector (d,)}``.
 
     The dimension d comes from the header when there is one, else from the first vector line.
@@ -90,7 +90,7 @@ def load_word2vec_text(path: Union[str, Path]) -> dict[str, Tensor]:
 def init_embedding_from(
     embedding: nn.Embedding,
     tokenizer_vocab: list[str],
-    vectors: Union[Mapping[str, Tensor], str, Path],
+    vectors: Mapping[str, Tensor] | str | Path,
 ) -> int:
     """Copy pretrained vectors into the rows of ``embedding`` whose token has one.
 
@@ -114,7 +114,8 @@ def init_embedding_from(
     d = next(iter(vectors.values())).numel() if vectors else E
     if d != E:
         raise ConfigError(
-            "model.embedding", f"the word vectors have dimension {d} but the embedding has {E}; set model.embedding: {d}"
+            "model.embedding",
+            f"the word vectors have dimension {d} but the embedding has {E}; set model.embedding: {d}",
         )
     if len(tokenizer_vocab) > V:
         raise ConfigError(None, f"the vocabulary has {len(tokenizer_vocab)} tokens but the embedding only {V} rows")

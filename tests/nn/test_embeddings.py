@@ -65,7 +65,7 @@ def test_dimension_mismatch_is_a_clear_error(tmp_path):
 def test_builder_applies_embeddings_from(tmp_path):
     path = _write(tmp_path, "cat 1 2 3 4\nsat 5 6 7 8\n")
     cfg = RecurrentConfig(embedding=4, hidden=6, layers=1, embeddings_from=str(path))
-    model = build_recurrent(cfg, len(VOCAB), len(VOCAB), vocab=VOCAB)
+    model = build_recurrent(cfg, len(VOCAB), len(VOCAB), src_vocab=VOCAB)
     for embedding in (model.encoder.embedding, model.tgt_embedding):
         assert torch.equal(embedding.weight[6].detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
     with pytest.raises(ConfigError, match="model.embeddings_from"):

@@ -73,6 +73,7 @@ def test_precomputed_keys_are_reused():
         c1, a1 = attention(s, memory, mask, keys)
         c2, a2 = attention(s, memory, mask)
         torch.testing.assert_close(a1, a2, atol=0, rtol=0)
+        torch.testing.assert_close(c1, c2, atol=0, rtol=0)
         # keys that differ change the result: they really are used
         _, a3 = attention(s, memory, mask, keys * 2)
         assert (a3 - a1).abs().max() > 1e-4
