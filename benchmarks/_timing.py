@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -24,7 +25,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from seqlab.text.specials import EOS, PAD, SOS, UNK
+
 __all__ = [
+    "EOS",
+    "FIRST_REAL_ID",
+    "PAD",
+    "SOS",
     "Batch",
     "Measurement",
     "add_common_options",
@@ -39,9 +46,8 @@ __all__ = [
     "write_json",
 ]
 
-PAD, SOS, EOS, UNK = 0, 1, 2, 3
-"""The seqlab special ids (seqlab/text/specials.py); real tokens are drawn from [4, V)."""
-FIRST_REAL_ID = 4
+FIRST_REAL_ID = UNK + 1
+"""Random sentences draw real tokens from [FIRST_REAL_ID, V); 0-3 are seqlab's special ids."""
 
 
 def available_cores() -> int:
@@ -73,7 +79,7 @@ def apply_threads(threads: int) -> None:
 
 def _lscpu_model() -> str | None:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     for line in out.splitlines():
@@ -233,7 +239,7 @@ def _fmt(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        if value != value:  # nan
+        if math.isnan(value):
             return "-"
         if abs(value) >= 100:
             return f"{value:,.0f}"

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import (  # noqa: E402
+from _timing import (
     EOS,
     PAD,
     Batch,
@@ -337,7 +337,8 @@ def check_aims(rows: list[dict]) -> list[dict]:
         if num is None or den is None:
             return
         ratio = num / den
-        aims.append({"aim": name, "what": what, "ratio": ratio, "target": AIMS[name], "met": ratio >= AIMS[name]})
+        aims.append({"aim": name, "what": what, "ratio": ratio, "ratio_text": f"{ratio:.3f}", "target": AIMS[name],
+                     "met": ratio >= AIMS[name]})
 
     marian_fp32 = rate("train", "marian", "fp32")
     seqlab_train_rates = [r["median"] for r in rows if r["task"] == "train" and r["system"] == "seqlab"]
@@ -413,9 +414,10 @@ def main(argv=None) -> dict:
     aims = check_aims(rows)
     if aims:
         print("\naims (ratio >= target):")
-        print_table(aims, [("what", "aim"), ("ratio", "ratio"), ("target", "target"), ("met", "met")])
-    print("\nlosses: " + "; ".join(f"{r['system']}: {r['loss']}" for r in rows
-                                  if r["task"] == "train" and r["precision"] == precisions[0]))
+        print_table(aims, [("what", "aim"), ("ratio_text", "ratio"), ("target", "target"), ("met", "met")])
+    losses = [f"{r['system']}: {r['loss']}" for r in rows if r["task"] == "train" and r["precision"] == precisions[0]]
+    if losses:
+        print("\nlosses: " + "; ".join(losses))
     print("spread = (max - min) / median over rounds; large values mean a noisy machine.")
 
     payload = {"benchmark": "translation_speed", "machine": machine_info(), "settings": settings,
