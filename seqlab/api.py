@@ -95,6 +95,14 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
+    def _precision(self, precision: str | None):
+        """A context for decoding at ``precision`` (default: the run's ``decode.precision``)."""
+        precision = precision or self.config.decode.precision
+        if precision not in ("fp32", "bf16"):
+            raise SeqlabError(f"precision must be fp32 or bf16, got {precision!r}")
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+
     def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
         d = self.config.decode
         return {"beam": d.beam if beam is None else beam,
@@ -106,7 +114,8 @@ class Translator:
 
     @torch.no_grad()
     def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
-                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False):
+                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False,
+                  precision: str | None = None):
         """Translate one sentence or a list.
 
         Returns:
@@ -119,7 +128,8 @@ class Translator:
         settings = self._decode_settings(beam, length_penalty, max_len_ratio)
         if n_best > settings["beam"]:
             raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
+        with self._precision(precision):
+            out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
         decode = self.tokenizers.tgt.decode
         if n_best > 1:
             result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
@@ -158,7 +168,8 @@ class Translator:
         )
 
     def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
-                 length_penalty: float | None = None) -> EvalResult:
+                 length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
         """BLEU, chrF and perplexity of this model on ``pairs``."""
         settings = self._decode_settings(beam, length_penalty, None)
-        return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)
+        with self._precision(precision):
+            return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)

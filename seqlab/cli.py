@@ -51,8 +51,9 @@ def _cmd_evaluate(args) -> int:
     translator = Translator.load(args.run, checkpoint=args.checkpoint)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
-    result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
+    result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty, precision=args.precision)
     report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
+              "precision": args.precision or translator.config.decode.precision,
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()}}
     print(json.dumps(report))
     if args.hypotheses:
@@ -66,7 +67,8 @@ def _translate_lines(translator, lines: list[str], args, out) -> None:
     for start in range(0, len(lines), 64):
         chunk = lines[start:start + 64]
         try:
-            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate)
+            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate,
+                                           precision=args.precision)
         except SentenceTooLong as err:
             line = start + err.index + 1
             raise SeqlabError(f"{args.input or '<stdin>'}: line {line}: {err.n_tokens} tokens, more than the "
@@ -164,10 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("run", help="run folder written by seqlab train")
         q.add_argument("--checkpoint", default="best", help="best (default) or last")
 
+    def precision_arg(q):
+        q.add_argument("--precision", choices=["fp32", "bf16"],
+                       help="decode in float32 or under bf16 autocast (default: the run's decode.precision)")
+
     e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data")
     run_args(e)
     e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files")
     e.add_argument("--beam", type=int)
+    precision_arg(e)
     e.add_argument("--length-penalty", type=float)
     e.add_argument("--reverse", action="store_true", help="swap the columns of the data")
     e.add_argument("--on-error", choices=["raise", "skip"], default="raise")
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(tr)
     tr.add_argument("--input", help="a text file, one sentence per line")
     tr.add_argument("--beam", type=int)
+    precision_arg(tr)
     tr.add_argument("--n-best", type=int, default=1)
     tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
     tr.set_defaults(func=_cmd_translate)

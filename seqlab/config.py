@@ -190,6 +190,8 @@ class DecodeConfig:
     max_len_ratio: float = 1.5
     max_len_offset: int = 10
     n_best: int = 1
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """``bf16`` decodes under CPU bf16 autocast (about twice as fast on CPUs with bf16 units)."""
 
 
 @dataclass

@@ -143,3 +143,19 @@ def test_attention_labels_have_no_eos_when_the_length_limit_stops_decoding(trans
     limit = int(max_target_lengths(src, d.max_len_ratio, d.max_len_offset, translator.model.max_positions)[0])
     assert "<eos>" not in amap.tgt_tokens
     assert amap.weights.shape[0] == len(amap.tgt_tokens) == limit
+
+
+def test_bf16_decoding_runs_under_autocast_and_stays_close_to_float32(tiny_run):
+    model = seqlab.load(tiny_run.path)
+    src = torch.tensor([model.tokenizers.src.encode("Lucas is visiting Chile.")])
+    sos = torch.tensor([1])
+    with torch.no_grad():
+        fp32, _ = model.model.decode_step(model.model.encode(src), sos)
+        with model._precision("bf16"):
+            bf16, _ = model.model.decode_step(model.model.encode(src), sos)
+    assert bf16.dtype == torch.bfloat16
+    assert not torch.equal(bf16.float(), fp32)
+    torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=0.1)
+    assert isinstance(model.translate("Lucas is visiting Chile.", beam=2, precision="bf16"), str)
+    with pytest.raises(seqlab.errors.SeqlabError, match="fp32 or bf16"):
+        model.translate(["x"], precision="fp16")

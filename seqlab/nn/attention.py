@@ -14,6 +14,12 @@ Two paths compute the same function:
   teaching);
 * :func:`attention_fused` calls ``torch.nn.functional.scaled_dot_product_attention`` (a fused kernel,
   no weights). ``tests/nn/test_attention.py`` holds the two equal within 1e-5 in float32.
+
+:class:`MultiHeadAttention` picks the path with ``impl``: ``"explicit"``, ``"fused"``, or ``"auto"``
+(the default): the explicit path when weights are asked for, and also under CPU bf16 autocast, where
+PyTorch 2.13's fused CPU kernel is several times slower than the explicit bf16 matrix products for
+sentence-length sequences (``benchmarks/translation_speed.py``: 6 ms against 16 ms for forward and
+backward of one attention over 64 x 16 tokens); the fused kernel otherwise.
 """
 
 from __future__ import annotations
@@ -84,11 +90,13 @@ class MultiHeadAttention(nn.Module):
         dropout: dropout on the attention weights.
     """
 
-    def __init__(self, d_model: int, heads: int, *, dropout: float = 0.0):
+    def __init__(self, d_model: int, heads: int, *, dropout: float = 0.0, impl: str = "auto"):
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        self.h, self.d_k, self.dropout = heads, d_model // heads, dropout
+        if impl not in ("auto", "explicit", "fused"):
+            raise ValueError(f"impl must be auto, explicit or fused, got {impl!r}")
+        self.h, self.d_k, self.dropout, self.impl = heads, d_model // heads, dropout, impl
         self.W_q = nn.Linear(d_model, d_model)
         self.W_k = nn.Linear(d_model, d_model)
         self.W_v = nn.Linear(d_model, d_model)
@@ -126,7 +134,7 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Like :meth:`forward` with keys and values already projected (from a cache)."""
         q = self.split_heads(self.W_q(query))  # (B, h, T_q, d_k)
-        if need_weights:
+        if need_weights or self._explicit(q):
             if causal:
                 mask = causal_mask(q.size(2), k.size(2), device=q.device)
             out, weights = attention_explicit(q, k, v, mask, dropout=self.dropout, training=self.training)
@@ -134,3 +142,8 @@ class MultiHeadAttention(nn.Module):
             out = attention_fused(q, k, v, mask, causal=causal, dropout=self.dropout, training=self.training)
             weights = None
         return self.W_o(self.merge_heads(out)), weights
+
+    def _explicit(self, q: Tensor) -> bool:
+        if self.impl != "auto":
+            return self.impl == "explicit"
+        return q.device.type == "cpu" and torch.is_autocast_enabled("cpu")

@@ -73,3 +73,29 @@ def test_heads_are_independent_projections_of_size_d_over_h():
     assert heads.shape == (2, 3, 4, 4)
     torch.testing.assert_close(heads[:, 1], x[..., 4:8])
     torch.testing.assert_close(mha.merge_heads(heads), x)
+
+
+def test_auto_uses_the_explicit_path_under_cpu_bf16_autocast_and_the_kernel_otherwise(monkeypatch):
+    import seqlab.nn.attention as attention
+
+    calls = []
+    real = attention.attention_fused
+    monkeypatch.setattr(attention, "attention_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    mha = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 5, 16)
+    fp32, _ = mha(x, x, x)
+    assert calls == [1]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16, _ = mha(x, x, x)
+    assert calls == [1]
+    torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=5e-2)
+
+
+def test_impl_can_be_forced_and_is_validated():
+    x = torch.randn(1, 3, 8)
+    explicit = MultiHeadAttention(8, 2, impl="explicit").eval()
+    fused = MultiHeadAttention(8, 2, impl="fused").eval()
+    fused.load_state_dict(explicit.state_dict())
+    torch.testing.assert_close(explicit(x, x, x)[0], fused(x, x, x)[0], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="auto, explicit or fused"):
+        MultiHeadAttention(8, 2, impl="flash")
