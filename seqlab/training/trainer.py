@@ -221,7 +221,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     clip_norm = tc.clip_norm if tc.clip_norm is not None else float("inf")
     start = time.monotonic()
     stopped = "max_steps"
-    window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic()}
+    window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
     bar = tqdm(total=tc.max_steps, initial=loop.step, disable=not progress, dynamic_ncols=True, unit="step")
     batches = batcher.iterate(loop.epoch, loop.batch_pos)
     model.train()
@@ -256,16 +256,18 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
             window["loss"] += float(loss_sum.detach())
             window["nll"] += float(nll_sum)
             window["tokens"] += n
+            window["grad_norms"].append(round(grad_norm, 5))
             bar.update(1)
             if loop.step % tc.log_every == 0:
                 elapsed = time.monotonic() - window["time"]
                 record = {"step": loop.step, "epoch": epoch, "loss": window["loss"] / window["tokens"],
                           "ppl": math.exp(min(window["nll"] / window["tokens"], 50)),
                           "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm, "teacher_forcing": ratio,
-                          "tokens_per_s": window["tokens"] / max(elapsed, 1e-9)}
+                          "tokens_per_s": window["tokens"] / max(elapsed, 1e-9),
+                          "grad_norms": window["grad_norms"]}  # the global norm of every step
                 _log(metrics_path, record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
-                window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic()}
+                window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
             if loop.step % tc.eval_every == 0:
                 if _evaluate_and_save(loop, evaluate, checkpoint, tc, metrics_path, echo):
                     stopped = "patience"

@@ -47,6 +47,8 @@ def test_run_folder_holds_config_tokenizer_checkpoints_and_metrics(tmp_path):
     assert [r["step"] for r in records if "loss" in r] == [3, 6, 9, 12]
     assert [r["step"] for r in records if "dev_bleu" in r] == [6, 12]
     assert all(r["grad_norm"] > 0 for r in records if "loss" in r)
+    norms = [n for r in records if "loss" in r for n in r["grad_norms"]]  # one per step
+    assert len(norms) == 12 and all(n > 0 for n in norms)
 
 
 def _assert_same_run(straight, stopped, *, same_log):
