@@ -260,7 +260,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
             parts.append(state.context[:, None].expand(-1, T, -1))
         if feed is not None:
             parts.append(feed[:, None].expand(-1, T, -1))
-        return torch.cat(parts, dim=-1)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
     def _readout(self, s: Tensor, state: RecurrentDecoderState) -> tuple[Tensor, Tensor, Tensor | None]:
         """From top-layer states s (B, T, H): logits (B, T, V), h~ (B, T, H), weights (B, T, S) or None."""

@@ -26,8 +26,9 @@ directions, right-padded variable lengths. Its parameter names equal those of ``
 and friends (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so ``load_state_dict`` moves weights
 either way; :meth:`ExplicitRecurrent.from_torch` and :meth:`ExplicitRecurrent.to_torch` wrap that.
 :class:`FusedRNN`, :class:`FusedLSTM`, :class:`FusedGRU` are the PyTorch layers with the same call
-signature (packing variable lengths with ``pack_padded_sequence``). :func:`make_recurrent` picks
-one from a config switch.
+signature; they run variable lengths exactly through the fused kernel where they can (a padded head
+shared by all rows, then a short tail), which on CPU is much faster than packing the whole batch.
+:func:`make_recurrent` picks one from a config switch.
 
 States use PyTorch's layout: h is (layers * directions, B, H); the LSTM state is the pair (h, C).
 """
@@ -39,7 +40,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 __all__ = [
     "rnn_step",
@@ -370,28 +371,132 @@ def _torch_mode(module: nn.RNNBase) -> str:
     raise ValueError(f"cannot convert {type(module).__name__}; expected nn.RNN (tanh), nn.LSTM or nn.GRU")
 
 
-class _Packed:
-    """forward(x, lengths, state) for the PyTorch layers, packing variable lengths."""
+_KERNELS = {"RNN_TANH": torch.rnn_tanh, "LSTM": torch.lstm, "GRU": torch.gru}
+"""The ATen kernel behind each ``torch.nn`` layer, keyed by ``RNNBase.mode``; called as
+``kernel(x, hx, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)`` on a
+padded batch, or ``kernel(data, batch_sizes, hx, weights, ...)`` (no ``batch_first``) on a packed one."""
+
+
+class _VariableLengths:
+    """forward(x, lengths, state) for the PyTorch layers, exact for right-padded variable lengths.
+
+    Packing the whole batch (``pack_padded_sequence``) is exact but slow on CPU: a packed sequence
+    takes PyTorch's step-by-step path, while a padded batch runs oneDNN's fused kernel (about twice
+    as fast for an LSTM). The fused kernel cannot stop a row early, so with lengths
+    n_min = n_(1) <= ... <= n_(B) = n_max each layer and direction runs in two parts, rows sorted
+    by decreasing length:
+
+    * head: steps [0, n_min) of every row, where no row has ended: one fused call;
+    * tail: steps [n_min, n_b) of the rows longer than n_min, starting from their head state: one
+      fused call when those rows all have the same length, else one packed call (short: only the
+      steps past n_min, only the rows still running).
+
+    Each row's final state is the state after its own last step, as with packing. A batch of equal
+    lengths is one fused call for all layers, as for a full batch.
+
+    The reverse direction reads each row's real part reversed (x_{n-1} ... x_0, padding left at
+    the end), runs left to right with the ``_reverse`` weights, and its outputs are reversed back;
+    layers then run one direction at a time, layer l + 1 reading the concatenated outputs of layer l.
+    """
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None):
         """Same contract as :meth:`ExplicitRecurrent.forward`."""
         if lengths is None:
             return super().forward(x, state)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, final = super().forward(packed, state)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, D*H)
-        return out, final
+        n_min, n_max, T = int(lengths.min()), int(lengths.max()), x.size(1)
+        if n_min == n_max:
+            out, final = super().forward(x[:, :n_max], state)  # (B, n_max, D*H)
+        else:
+            out, final = self._head_and_tail(x[:, :n_max], lengths.to(x.device), state)
+        return F.pad(out, (0, 0, 0, T - n_max)), final  # (B, T, D*H), zeros at padding
+
+    def _head_and_tail(self, x: Tensor, lengths: Tensor, state: RecurrentState | None):
+        """All layers over (B, n_max, E), rows of different lengths; see the class docstring."""
+        B, T, _ = x.shape
+        L, D, H = self.num_layers, 2 if self.bidirectional else 1, self.hidden_size
+        lengths, order = lengths.sort(descending=True, stable=True)  # sorted row i is row order[i]
+        unsort = order.argsort()
+        if state is None:
+            zeros = x.new_zeros(L * D, B, H)
+            initial = (zeros, zeros) if self.mode == "LSTM" else (zeros,)
+        else:
+            initial = tuple(s.index_select(1, order) for s in (state if self.mode == "LSTM" else (state,)))
+        n_min = int(lengths[-1])
+        tail_lengths = [n - n_min for n in lengths.tolist() if n > n_min]  # decreasing
+        reverse = None
+        if D == 2:  # step t of sorted row b <-> step n_b - 1 - t; padding stays in place
+            position = torch.arange(T, device=x.device)[None, :]  # (1, T)
+            steps = torch.where(position < lengths[:, None], lengths[:, None] - 1 - position, position)  # (B, T)
+            reverse = (steps + T * torch.arange(B, device=x.device)[:, None]).reshape(-1)  # (B*T,)
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x.index_select(0, order)
+        for layer in range(L):
+            outputs = []
+            for direction in range(D):
+                k = layer * D + direction
+                inputs = layer_input if direction == 0 else _reverse_rows(layer_input, reverse)
+                out, final = self._run_direction(inputs, tail_lengths, tuple(s[k : k + 1] for s in initial), k)
+                outputs.append(out if direction == 0 else _reverse_rows(out, reverse))
+                finals.append(final)
+            layer_input = torch.cat(outputs, dim=-1) if D == 2 else outputs[0]  # (B, T, D*H)
+            if layer < L - 1 and self.dropout > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+        final = tuple(torch.cat([f[i] for f in finals]).index_select(1, unsort) for i in range(len(initial)))
+        out = layer_input.index_select(0, unsort)  # (B, T, D*H)
+        return out, (final if self.mode == "LSTM" else final[0])  # final: (L*D, B, H)
+
+    def _run_direction(
+        self, x: Tensor, tail_lengths: list[int], state: tuple[Tensor, ...], k: int
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Layer-direction k, left to right, over (B, T, I) rows sorted by decreasing length.
+
+        Args:
+            x: (B, T, I), T the longest length; the shortest row has n_min = T - max(tail_lengths) steps.
+            tail_lengths: steps past n_min of the rows longer than n_min (the first rows), decreasing.
+            state: initial state, (1, B, H) each.
+
+        Returns:
+            outputs (B, T, H), zeros at padding, and the final state, (1, B, H) each.
+        """
+        layer, direction = divmod(k, 2 if self.bidirectional else 1)
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        weights = [getattr(self, name + suffix) for name in names]
+        kernel, lstm = _KERNELS[self.mode], self.mode == "LSTM"
+        flags = (self.bias, 1, 0.0, self.training, False)  # has_biases, layers, dropout, train, bidirectional
+        B, T, _ = x.shape
+        rows, steps = len(tail_lengths), tail_lengths[0]
+        n_min = T - steps
+
+        y_head, *head = kernel(x[:, :n_min], state if lstm else state[0], weights, *flags, True)  # (B, n_min, H)
+        start = tuple(s[:, :rows] for s in head)  # the tail rows' states at step n_min - 1
+        x_tail = x[:rows, n_min:]  # (rows, steps, I)
+        if tail_lengths[-1] == steps:  # one length: a fused call
+            y_tail, *tail = kernel(x_tail, start if lstm else start[0], weights, *flags, True)  # (rows, steps, H)
+        else:
+            packed = pack_padded_sequence(x_tail, tail_lengths, batch_first=True)
+            data, *tail = kernel(packed.data, packed.batch_sizes, start if lstm else start[0], weights, *flags)
+            y_tail, _ = pad_packed_sequence(PackedSequence(data, packed.batch_sizes), batch_first=True)
+        y_tail = F.pad(y_tail, (0, 0, 0, 0, 0, B - rows))  # (B, steps, H), zeros for the rows that ended
+        final = tuple(torch.cat([t, h[:, rows:]], dim=1) for t, h in zip(tail, head))  # (1, B, H)
+        return torch.cat([y_head, y_tail], dim=1), final
 
 
-class FusedRNN(_Packed, nn.RNN):
+def _reverse_rows(x: Tensor, index: Tensor) -> Tensor:
+    """Reorder the steps of (B, T, F) by a flat (B*T,) index of rows of the (B*T, F) view."""
+    B, T, features = x.shape
+    return x.reshape(B * T, features).index_select(0, index).view(B, T, features)  # (B, T, F)
+
+
+class FusedRNN(_VariableLengths, nn.RNN):
     """``torch.nn.RNN`` (tanh) taking (x, lengths, state); build with ``batch_first=True``."""
 
 
-class FusedLSTM(_Packed, nn.LSTM):
+class FusedLSTM(_VariableLengths, nn.LSTM):
     """``torch.nn.LSTM`` taking (x, lengths, state); build with ``batch_first=True``."""
 
 
-class FusedGRU(_Packed, nn.GRU):
+class FusedGRU(_VariableLengths, nn.GRU):
     """``torch.nn.GRU`` taking (x, lengths, state); build with ``batch_first=True``."""
 
 

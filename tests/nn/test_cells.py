@@ -1,9 +1,10 @@
-"""Explicit textbook cells against PyTorch's fused kernels, and the two GRU forms."""
+"""Explicit textbook cells and fused layers against PyTorch (packed sequences), and the two GRU forms."""
 
 import pytest
 import torch
 from torch import nn
 
+from seqlab.nn import cells
 from seqlab.nn.cells import (
     ExplicitRecurrent,
     FusedGRU,
@@ -148,3 +149,68 @@ def test_state_layout_round_trip():
     h2, C2 = state_to_layer_first(hb, Cb)
     assert torch.equal(h2, h) and torch.equal(C2, C) and h2.is_contiguous()
     assert torch.equal(state_to_layer_first(*state_to_batch_first(h)), h)
+
+
+def _packed_reference(ref, x, lengths, state):
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, final = ref(packed, state)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out, final
+
+
+@pytest.mark.parametrize(
+    "mode, lengths",
+    [
+        ("lstm", [7, 3, 1, 7, 5, 2]),  # several lengths: fused head, packed tail
+        ("lstm", [4, 6, 4, 6, 6, 4]),  # two lengths: fused head, fused tail
+        ("lstm", [5, 5, 5, 5, 5, 5]),  # one length, shorter than the batch: one fused call
+        ("gru", [2, 7, 4, 7, 3, 6]),
+    ],
+)
+def test_fused_variable_lengths_equal_packing(mode, lengths):
+    """Outputs, final states and gradients equal those of the whole batch packed, as before."""
+    torch.manual_seed(4)
+    ref = TORCH_LAYERS[mode](5, 6, num_layers=2, bidirectional=True, batch_first=True)
+    ours = make_recurrent(mode, 5, 6, num_layers=2, bidirectional=True)
+    ours.load_state_dict(ref.state_dict())
+    B, T = len(lengths), 8
+    lengths = torch.tensor(lengths)
+    x = torch.randn(B, T, 5)
+    h0 = torch.randn(4, B, 6)
+    state = (h0, torch.randn(4, B, 6)) if mode == "lstm" else h0
+
+    x_ref, x_ours = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out_ref, final_ref = _packed_reference(ref, x_ref, lengths, state)
+    out, final = ours(x_ours, lengths, state)
+    finals = (final, final_ref) if mode == "lstm" else ((final,), (final_ref,))
+
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=0)
+    valid = torch.arange(T)[None, :] < lengths[:, None]
+    assert out[~valid].abs().max() == 0
+    for a, b in zip(*finals):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    weights = torch.randn(B, T, 12)
+    ((out_ref * weights).sum() + sum((f**2).sum() for f in finals[1])).backward()
+    ((out * weights).sum() + sum((f**2).sum() for f in finals[0])).backward()
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, atol=1e-5, rtol=0)
+    ref_grads = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-5, rtol=0, msg=name)
+
+
+def test_fused_packs_only_the_tail(monkeypatch):
+    """The steps all rows share run as one padded fused call; only the rest is packed."""
+    packed_steps = []
+
+    def recording_pack(x, lengths, **kwargs):
+        packed_steps.append(list(lengths))
+        return nn.utils.rnn.pack_padded_sequence(x, lengths, **kwargs)
+
+    monkeypatch.setattr(cells, "pack_padded_sequence", recording_pack)
+    layer = make_recurrent("lstm", 3, 4, num_layers=2, bidirectional=True)
+    lengths = torch.tensor([9, 6, 7, 6, 9, 8])
+    layer(torch.randn(6, 10, 3), lengths)
+    assert packed_steps == [[3, 3, 2, 1]] * 4  # rows of length 9, 9, 8, 7 past step 6; 2 layers x 2 directions
+    packed_steps.clear()
+    layer(torch.randn(6, 10, 3), torch.tensor([9, 6, 9, 6, 6, 9]))
+    assert packed_steps == []

@@ -82,3 +82,25 @@ def test_precomputed_keys_are_reused():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="additive"):
         build_attention("location", 4)
+
+
+def test_additive_fast_scores_equal_the_textbook_formula_with_gradients():
+    torch.manual_seed(0)
+    attention = AdditiveAttention(8)
+    s = torch.randn(5, 3, 8, requires_grad=True)
+    keys = attention.keys(torch.randn(5, 7, 8))
+    fast, slow = attention.score(s, keys), attention.score_textbook(s, keys)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-5)
+    g_fast = torch.autograd.grad(fast.sum(), [s, attention.v.weight], retain_graph=True)
+    g_slow = torch.autograd.grad(slow.sum(), [s, attention.v.weight])
+    for a, b in zip(g_fast, g_slow):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_additive_fast_scores_span_several_blocks(monkeypatch):
+    import seqlab.nn.recurrent_attention as module
+
+    monkeypatch.setattr(module, "_BLOCK_ELEMENTS", 64)  # forces one batch row per block
+    attention = AdditiveAttention(4)
+    s, keys = torch.randn(6, 2, 4), attention.keys(torch.randn(6, 5, 4))
+    torch.testing.assert_close(attention.score(s, keys), attention.score_textbook(s, keys), rtol=0, atol=1e-5)
