@@ -36,6 +36,7 @@ from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta, save_checkpoint
 from seqlab.training.loss import label_smoothed_nll
+from seqlab.training.optimizer import build_optimizer
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
@@ -173,8 +174,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     # ---- model, optimiser, schedule
     model = build_model(cfg.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size,
                         src_vocab=_vocab(tokenizers.src), tgt_vocab=_vocab(tokenizers.tgt))
-    opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), eps=tc.eps, weight_decay=tc.weight_decay)
+    optimizer = build_optimizer(model, tc)
     d_model = getattr(cfg.model, "d_model", getattr(cfg.model, "hidden", 256))
     scheduler = build_scheduler(optimizer, tc, d_model)
     loop = _LoopState()
