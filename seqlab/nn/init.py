@@ -1,6 +1,6 @@
 """Weight initialisation schemes for recurrent models.
 
-Input and output weights (embeddings, W_x of the cells, linear layers) use one of:
+Input and output weights (W_x of the cells, linear layers) use one of:
 
 * ``xavier`` (Glorot & Bengio 2010): U(-a, a), a = sqrt(6 / (fan_in + fan_out)), keeps the variance
   of activations and gradients roughly constant through tanh/sigmoid layers;
@@ -12,7 +12,13 @@ so repeated multiplication by W_h neither explodes nor vanishes at the start of 
 ``same``, the input scheme. Stacked gate matrices (4H x H for an LSTM) are initialised one H-row
 block per gate. Biases start at zero, except the LSTM forget gate, whose total bias
 b_f = b_xf + b_hf starts at 1 so that C_t remembers C_{t-1} early on (Gers et al. 2000;
-Jozefowicz et al. 2015). Embedding rows of ``<pad>`` are zeroed.
+Jozefowicz et al. 2015).
+
+Embeddings start at N(0, 1) (PyTorch's own default), with the ``<pad>`` row zeroed, unless they
+are tied to the output layer (which keeps the input scheme). A fan-based
+scheme on a V x E table gives entries near 0.05, inputs so small that the cells barely respond:
+on the synthetic corpus an LSTM with attention reached dev loss 3.15 after 300 steps that way,
+0.78 with N(0, 1).
 """
 
 from __future__ import annotations
@@ -93,9 +99,13 @@ def init_weights(module: nn.Module, scheme: str = "xavier", recurrent_scheme: st
                         p[H : 2 * H] = 1.0
             elif p.dim() >= 2:
                 init_input_(p, scheme)
+        output_weights = {id(m.weight) for m in module.modules() if isinstance(m, nn.Linear)}
         for sub in module.modules():
-            if isinstance(sub, nn.Embedding) and sub.padding_idx is not None:
-                sub.weight[sub.padding_idx].zero_()
+            if isinstance(sub, nn.Embedding):
+                if id(sub.weight) not in output_weights:  # tied to an output layer: keep its scheme
+                    nn.init.normal_(sub.weight, 0.0, 1.0)
+                if sub.padding_idx is not None:
+                    sub.weight[sub.padding_idx].zero_()
 
 
 def _sibling(prefix: str, leaf: str) -> str:

@@ -65,3 +65,18 @@ def test_unknown_scheme_names_the_key():
         init_weights(nn.Linear(3, 3), "lecun")
     with pytest.raises(ConfigError, match="model.recurrent_init"):
         init_weights(nn.RNN(3, 3), "xavier", "identity")
+
+
+def test_untied_embeddings_start_at_unit_normal_and_pad_is_zero():
+    from torch import nn
+
+    from seqlab.nn.init import init_weights
+
+    torch.manual_seed(0)
+    model = nn.Module()
+    model.embedding = nn.Embedding(2000, 64, padding_idx=0)
+    model.out = nn.Linear(64, 10)
+    init_weights(model, "xavier")
+    w = model.embedding.weight.detach()
+    assert torch.all(w[0] == 0)
+    assert 0.95 < w[1:].std().item() < 1.05
