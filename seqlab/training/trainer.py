@@ -32,6 +32,7 @@ from seqlab.data.batching import TokenBatcher
 from seqlab.data.readers import read_parallel
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import evaluate_pairs
+from seqlab.evaluation.metrics import teacher_forced_nll
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta, save_checkpoint
@@ -204,16 +205,19 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
             trainer_state=vars(loop).copy() if with_optimizer else None,
         )
 
+    # dev pairs as ids, encoded once for the dev loss of every evaluation: (sources, targets)
+    dev_encoded = []
+    if dev_pairs:
+        dev_encoded = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, str(cfg.data.dev))
+    dev_ids = ([s for s, _ in dev_encoded], [t for _, t in dev_encoded])
+
     def evaluate() -> dict:
         if not dev_pairs:
             return {}
         result = evaluate_pairs(model, tokenizers, dev_bleu_pairs, beam=1, length_penalty=0.0,
                                 max_len_ratio=cfg.decode.max_len_ratio, max_len_offset=cfg.decode.max_len_offset,
                                 with_nll=False)
-        dev_ids = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, str(cfg.data.dev))
-        from seqlab.evaluation.metrics import teacher_forced_nll
-
-        nll, n = teacher_forced_nll(model, [s for s, _ in dev_ids], [t for _, t in dev_ids])
+        nll, n = teacher_forced_nll(model, *dev_ids)
         return {"dev_bleu": result.bleu, "dev_chrf": result.chrf, "dev_loss": nll / n, "dev_ppl": math.exp(nll / n)}
 
     # ---- train
