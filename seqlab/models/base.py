@@ -9,7 +9,10 @@ A sequence-to-sequence model factorises
 
 and exposes it in three pieces:
 
-* ``forward(src, tgt_in)`` — teacher-forced logits for every target position at once (training);
+* ``features(src, tgt_in)`` — teacher-forced decoder outputs h_t for every target position at once
+  (training), and ``output_layer``, the linear map z_t = W h_t + b to the logits; ``forward`` is
+  the two composed. The trainer keeps them apart so the loss can fuse the output layer with the
+  softmax (:func:`seqlab.training.loss.output_layer_nll`);
 * ``encode(src)`` — run the encoder once and return the initial :class:`DecoderState`;
 * ``decode_step(state, y_prev)`` — logits for the next token given the previous one, and the new
   state (a key/value cache for the Transformer, h_t / c_t for recurrent decoders).
@@ -81,9 +84,11 @@ class Seq2SeqModel(nn.Module, abc.ABC):
     tgt_vocab_size: int
     max_positions: int
 
-    @abc.abstractmethod
-    def forward(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
-        """Teacher-forced logits.
+    def features(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+        """Teacher-forced decoder outputs, the input of :attr:`output_layer`.
+
+        Models trained by :func:`seqlab.training.train` implement this and :attr:`output_layer`;
+        a model used only for decoding may instead override :meth:`forward`.
 
         Args:
             src: (B, S) source ids, right-padded with ``<pad>``.
@@ -92,8 +97,21 @@ class Seq2SeqModel(nn.Module, abc.ABC):
                 all positions in parallel accept only 1.0.
 
         Returns:
-            (B, T, V) unnormalised scores for ``y_1 ... y_T``.
+            (B, T, d) decoder outputs h_1 ... h_T.
         """
+        raise NotImplementedError(f"{type(self).__name__} does not implement features()")
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The map from decoder outputs to logits, z_t = W h_t + b (V outputs)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement output_layer")
+
+    def forward(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+        """Teacher-forced logits: (B, T, V) unnormalised scores for ``y_1 ... y_T``.
+
+        ``output_layer(features(src, tgt_in))``; see :meth:`features` for the arguments.
+        """
+        return self.output_layer(self.features(src, tgt_in, teacher_forcing=teacher_forcing))
 
     @abc.abstractmethod
     def encode(self, src: Tensor) -> DecoderState:

@@ -18,7 +18,7 @@ Without attention C is the encoder's final top-layer state: the whole source mus
 this fixed-size bottleneck, which is the point of comparing it with attention. C enters every
 decoder input and the output layer.
 
-``forward`` with teacher forcing 1.0 and no input feeding runs all target steps through the
+``features`` (and so ``forward``) with teacher forcing 1.0 and no input feeding runs all target steps through the
 recurrent layer at once; otherwise it loops over :meth:`RecurrentSeq2Seq.decode_step`, feeding the
 gold token with probability ``teacher_forcing`` and the model's argmax otherwise.
 """
@@ -35,6 +35,7 @@ from seqlab.config import RecurrentConfig
 from seqlab.errors import ConfigError
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.nn.cells import make_recurrent, state_to_batch_first, state_to_layer_first
+from seqlab.nn.dropout import Dropout
 from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
 from seqlab.nn.init import init_weights
 from seqlab.nn.recurrent_attention import build_attention
@@ -98,7 +99,7 @@ class RecurrentEncoder(nn.Module):
     ):
         super().__init__()
         self.embedding, self.kind, self.bidirectional = embedding, kind, bidirectional
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = make_recurrent(
             kind,
             embedding.embedding_dim,
@@ -177,7 +178,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         self.max_positions = max_positions
         self.kind, self.hidden, self.attention_kind, self.input_feeding = kind, hidden, attention, input_feeding
         self.encoder, self.tgt_embedding = encoder, tgt_embedding
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         E = tgt_embedding.embedding_dim
         input_size = E + (hidden if attention == "none" else 0) + (hidden if input_feeding else 0)
         self.decoder_rnn = make_recurrent(
@@ -205,9 +206,14 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         return state
 
     def decode_step(self, state: RecurrentDecoderState, y_prev: Tensor) -> tuple[Tensor, RecurrentDecoderState]:
+        features, state = self._step(state, y_prev)
+        return self.W_y(features), state
+
+    def _step(self, state: RecurrentDecoderState, y_prev: Tensor) -> tuple[Tensor, RecurrentDecoderState]:
+        """One decoder step: the output layer's input, dropout(h~_i) (B, H), and the new state."""
         x = self._decoder_inputs(y_prev[:, None], state, state.feed)  # (B, 1, I)
         s, final = self.decoder_rnn(x, None, state_to_layer_first(state.h, state.c))  # (B, 1, H)
-        logits, h_tilde, a = self._readout(s, state)
+        features, h_tilde, a = self._readout(s, state)
         h, C = state_to_batch_first(final)
         new = RecurrentDecoderState(
             attention=None if a is None else a[:, 0],
@@ -219,9 +225,15 @@ class RecurrentSeq2Seq(Seq2SeqModel):
             context=state.context,
             feed=h_tilde[:, 0] if self.input_feeding else None,
         )
-        return logits[:, 0], new
+        return features[:, 0], new
 
-    def forward(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+    def features(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+        """(B, T, H) dropout(h~_i) for every target step: the input of W_y.
+
+        With teacher forcing 1.0 and no input feeding all steps run through the recurrent layer at
+        once; otherwise step by step, feeding the gold token with probability ``teacher_forcing``
+        and the argmax of W_y h~_{i-1} otherwise.
+        """
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {teacher_forcing}")
         if teacher_forcing == 1.0 and not self.input_feeding:
@@ -229,19 +241,22 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         state = self.encode(src)
         y_prev, steps = tgt_in[:, 0], []
         for t in range(tgt_in.size(1)):
-            logits, state = self.decode_step(state, y_prev)
-            steps.append(logits)
+            features, state = self._step(state, y_prev)
+            steps.append(features)
             if t + 1 < tgt_in.size(1):
-                y_prev = self._next_input(tgt_in[:, t + 1], logits, teacher_forcing)
-        return torch.stack(steps, dim=1)  # (B, T, V)
+                y_prev = self._next_input(tgt_in[:, t + 1], features, teacher_forcing)
+        return torch.stack(steps, dim=1)  # (B, T, H)
 
-    @staticmethod
-    def _next_input(gold: Tensor, logits: Tensor, teacher_forcing: float) -> Tensor:
-        """The gold token (B,) with probability ``teacher_forcing``, else the argmax of ``logits``."""
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.W_y
+
+    def _next_input(self, gold: Tensor, features: Tensor, teacher_forcing: float) -> Tensor:
+        """The gold token (B,) with probability ``teacher_forcing``, else the argmax of W_y ``features``."""
         if teacher_forcing == 1.0:
             return gold
         use_gold = torch.rand(gold.size(0), device=gold.device) < teacher_forcing  # (B,)
-        return torch.where(use_gold, gold, logits.argmax(dim=-1))
+        return torch.where(use_gold, gold, self.W_y(features).argmax(dim=-1))
 
     def cross_attention(self, src: Tensor, tgt_in: Tensor) -> Tensor | None:
         if self.attention is None:
@@ -263,21 +278,21 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
     def _readout(self, s: Tensor, state: RecurrentDecoderState) -> tuple[Tensor, Tensor, Tensor | None]:
-        """From top-layer states s (B, T, H): logits (B, T, V), h~ (B, T, H), weights (B, T, S) or None."""
+        """From top-layer states s (B, T, H): dropout(h~) (B, T, H), h~, weights (B, T, S) or None."""
         if self.attention is None:
             c, a = state.context[:, None].expand_as(s), None
         else:
             c, a = self.attention(s, state.memory, state.src_mask, state.keys)
         h_tilde = torch.tanh(self.W_c(torch.cat([c, s], dim=-1)))  # (B, T, H)
-        return self.W_y(self.dropout(h_tilde)), h_tilde, a
+        return self.dropout(h_tilde), h_tilde, a
 
     def _parallel(self, src: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Teacher-forced logits and attention for all steps at once (no input feeding)."""
+        """Teacher-forced features dropout(h~) and attention for all steps at once (no input feeding)."""
         state = self.encode(src)
         x = self._decoder_inputs(tgt_in, state, None)  # (B, T, I)
         s, _ = self.decoder_rnn(x, None, state_to_layer_first(state.h, state.c))  # (B, T, H)
-        logits, _, a = self._readout(s, state)
-        return logits, a
+        features, _, a = self._readout(s, state)
+        return features, a
 
 
 def check_recurrent_config(cfg: RecurrentConfig) -> None:

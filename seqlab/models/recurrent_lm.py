@@ -21,6 +21,7 @@ from seqlab.errors import ConfigError
 from seqlab.models.base import DecoderState, LanguageModel, padding_mask
 from seqlab.models.recurrent import check_recurrent_config
 from seqlab.nn.cells import make_recurrent, state_to_batch_first, state_to_layer_first
+from seqlab.nn.dropout import Dropout
 from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
 from seqlab.nn.init import init_weights
 from seqlab.text.specials import PAD
@@ -66,7 +67,7 @@ class RecurrentLM(LanguageModel):
         super().__init__()
         self.vocab_size, self.max_positions, self.kind = vocab_size, max_positions, kind
         self.embedding = nn.Embedding(vocab_size, embedding, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = make_recurrent(
             kind, embedding, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset
         )

@@ -99,13 +99,16 @@ class TransformerSeq2Seq(Seq2SeqModel):
                             need_weights=need_weights and i == last)
         return self.decoder_norm(y), attn
 
-    def forward(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
-        """(B, S), (B, T) -> (B, T, V) logits with teacher forcing (see :class:`Seq2SeqModel`)."""
+    def features(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
+        """(B, S), (B, T) -> (B, T, d) decoder outputs with teacher forcing (see :class:`Seq2SeqModel`)."""
         if teacher_forcing != 1.0:
             raise ValueError("the Transformer is trained with teacher forcing only (teacher_forcing=1.0)")
         memory, memory_mask = self.run_encoder(src)
-        h, _ = self._decode_all(memory, memory_mask, tgt_in, need_weights=False)
-        return self.generator(h)
+        return self._decode_all(memory, memory_mask, tgt_in, need_weights=False)[0]
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.generator
 
     def cross_attention(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         """(B, T, S): the last decoder layer's cross-attention, averaged over heads."""

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqlab.nn.dropout import Dropout
+
 __all__ = ["sinusoidal_table", "SinusoidalPositions", "LearnedPositions", "PositionalEmbedding"]
 
 
@@ -64,7 +66,7 @@ class PositionalEmbedding(nn.Module):
         super().__init__()
         self.embedding, self.positions = embedding, positions
         self.scale = math.sqrt(embedding.embedding_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.max_positions = positions.table.weight.size(0) if isinstance(positions, LearnedPositions) \
             else positions.table.size(0)
 

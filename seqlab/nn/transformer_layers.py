@@ -16,6 +16,7 @@ from typing import Callable
 from torch import Tensor, nn
 
 from seqlab.nn.attention import MultiHeadAttention
+from seqlab.nn.dropout import Dropout
 
 __all__ = ["FeedForward", "AddNorm", "EncoderLayer", "DecoderLayer"]
 
@@ -42,7 +43,7 @@ class AddNorm(nn.Module):
     def __init__(self, d_model: int, *, dropout: float, pre_norm: bool):
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pre_norm = pre_norm
 
     def forward(self, x: Tensor, sublayer: Callable[[Tensor], Tensor]) -> Tensor:

@@ -36,7 +36,7 @@ from seqlab.evaluation.metrics import teacher_forced_nll
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta, save_checkpoint
-from seqlab.training.loss import label_smoothed_nll
+from seqlab.training.loss import output_layer_nll
 from seqlab.training.optimizer import build_optimizer
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
@@ -246,8 +246,10 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
                 break
             ratio = teacher_forcing_ratio(loop.step, tc)
             with autocast():
-                logits = model(batch.src, batch.tgt_in, teacher_forcing=ratio)
-            loss_sum, nll_sum, n = label_smoothed_nll(logits, batch.tgt_out, epsilon=tc.label_smoothing)
+                h = model.features(batch.src, batch.tgt_in, teacher_forcing=ratio)  # (B, T, d)
+                out = model.output_layer
+                loss_sum, nll_sum, n = output_layer_nll(h, out.weight, out.bias, batch.tgt_out,
+                                                        epsilon=tc.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             (loss_sum / n).backward()
             if tc.clip_value is not None:

@@ -264,3 +264,21 @@ def test_learns_to_reverse(kind, attention, input_feeding):
     model = build_recurrent(cfg, V, V)
     lengths, symbols = ((2, 4), 6) if attention == "none" else ((3, 6), 10)
     assert _train_until_exact(model, lengths, symbols) == 1.0
+
+
+@pytest.mark.parametrize("input_feeding,teacher_forcing", [(False, 1.0), (True, 0.5)])
+def test_trainer_loss_path_equals_forward_then_loss(input_feeding, teacher_forcing):
+    # the trainer feeds features() into output_layer_nll; with dropout and sampled feeding under the
+    # same seed that must be exactly the loss of forward()'s logits
+    from seqlab.training.loss import label_smoothed_nll, output_layer_nll
+
+    model = _model(attention="additive", input_feeding=input_feeding, dropout=0.3).train()
+    src, tgt_in = _batch()
+    tgt_out = torch.cat([tgt_in[:, 1:], torch.full((3, 1), EOS)], dim=1).masked_fill(tgt_in.eq(PAD), PAD)
+    torch.manual_seed(5)
+    ref = label_smoothed_nll(model(src, tgt_in, teacher_forcing=teacher_forcing), tgt_out, epsilon=0.1)
+    torch.manual_seed(5)
+    h = model.features(src, tgt_in, teacher_forcing=teacher_forcing)
+    got = output_layer_nll(h, model.output_layer.weight, model.output_layer.bias, tgt_out, epsilon=0.1)
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
+    assert got[2] == ref[2]

@@ -115,3 +115,24 @@ def test_learns_to_copy_sequences_exactly():
     out = torch.stack(out, 1)
     assert torch.equal(out[:, :5], src)
     assert torch.all(out[:, 5] == EOS)
+
+
+def test_trainer_loss_path_equals_forward_then_loss():
+    from seqlab.training.loss import label_smoothed_nll, output_layer_nll
+
+    cfg = TransformerConfig(layers=2, d_model=32, heads=4, ffn=64, dropout=0.2, max_positions=64)
+    torch.manual_seed(0)
+    model = build_transformer(cfg, 23, 23).train()
+    src, tgt_in = _batch()
+    tgt_out = torch.tensor([[4, 5, 6, EOS], [7, 8, EOS, PAD]])
+    torch.manual_seed(1)
+    ref = label_smoothed_nll(model(src, tgt_in), tgt_out, epsilon=0.1)
+    torch.manual_seed(1)
+    out = model.output_layer
+    assert out.weight is model.tgt_embed.embedding.weight  # tied
+    got = output_layer_nll(model.features(src, tgt_in), out.weight, out.bias, tgt_out, epsilon=0.1)
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
+    ref_grad = torch.autograd.grad(ref[0], out.weight)[0]
+    torch.manual_seed(1)
+    got = output_layer_nll(model.features(src, tgt_in), out.weight, out.bias, tgt_out, epsilon=0.1)
+    torch.testing.assert_close(torch.autograd.grad(got[0], out.weight)[0], ref_grad, rtol=1e-4, atol=1e-6)

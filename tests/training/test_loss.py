@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from seqlab.text.specials import PAD
-from seqlab.training.loss import label_smoothed_nll
+from seqlab.training.loss import label_smoothed_nll, output_layer_nll
 
 
 @pytest.fixture
@@ -92,3 +92,73 @@ def test_bf16_logits_computed_in_float32(batch):
 def test_all_padding_gives_zero():
     loss, nll, n = label_smoothed_nll(torch.randn(1, 3, 5), torch.full((1, 3), PAD), epsilon=0.1)
     assert n == 0 and float(loss) == 0.0 and float(nll) == 0.0
+
+
+# ---------------------------------------------------------------- the fused output layer + loss
+
+
+def _projection_case(seed=0, V=11, d=6, with_bias=True):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(3, 5, d, generator=g, requires_grad=True)
+    W = torch.randn(V, d, generator=g, requires_grad=True)
+    b = torch.randn(V, generator=g, requires_grad=True) if with_bias else None
+    target = torch.randint(4, V, (3, 5), generator=g)
+    target[0, 3:] = PAD
+    target[2, 1:] = PAD
+    return h, W, b, target
+
+
+def _grads(loss, tensors):
+    return torch.autograd.grad(loss, [t for t in tensors if t is not None])
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 256])
+@pytest.mark.parametrize("epsilon", [0.0, 0.1])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_output_layer_nll_equals_linear_then_loss(chunk_rows, epsilon, with_bias):
+    h, W, b, target = _projection_case(with_bias=with_bias)
+    ref_loss, ref_nll, ref_n = label_smoothed_nll(F.linear(h, W, b), target, epsilon=epsilon)
+    loss, nll, n = output_layer_nll(h, W, b, target, epsilon=epsilon, chunk_rows=chunk_rows)
+    assert n == ref_n == 9
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(nll, ref_nll, rtol=1e-5, atol=1e-5)
+    # a scaled loss, as the trainer uses (sum / n): the upstream gradient must reach every input
+    for got, want in zip(_grads(loss / n * 3.0, (h, W, b)), _grads(ref_loss / n * 3.0, (h, W, b))):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_output_layer_nll_gradient_zero_at_padded_rows():
+    h, W, b, target = _projection_case()
+    loss, _, _ = output_layer_nll(h, W, b, target, epsilon=0.1)
+    (grad_h,) = torch.autograd.grad(loss, [h])
+    assert torch.equal(grad_h[target.eq(PAD)], torch.zeros(int(target.eq(PAD).sum()), h.size(-1)))
+    assert grad_h[target.ne(PAD)].abs().sum() > 0
+
+
+def test_output_layer_nll_without_pad_column_matches_torch():
+    h, W, b, target = _projection_case(seed=1)
+    target = target.masked_fill(target.eq(PAD), -100)
+    loss, _, _ = output_layer_nll(h, W, b, target, epsilon=0.2, ignore_index=-100)
+    ref = F.cross_entropy(F.linear(h, W, b).reshape(-1, W.size(0)), target.reshape(-1), reduction="sum",
+                          label_smoothing=0.2)
+    torch.testing.assert_close(loss, ref)
+
+
+def test_output_layer_nll_under_bf16_autocast_is_close_to_autocast_reference():
+    h, W, b, target = _projection_case(seed=2, V=40, d=16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref_loss, _, _ = label_smoothed_nll(F.linear(h, W, b), target, epsilon=0.1)
+        loss, _, _ = output_layer_nll(h, W, b, target, epsilon=0.1, chunk_rows=4)
+    torch.testing.assert_close(loss, ref_loss, rtol=2e-2, atol=1e-2)
+    ref_grads, grads = _grads(ref_loss, (h, W, b)), _grads(loss, (h, W, b))
+    for got, want in zip(grads, ref_grads):
+        assert got.dtype == torch.float32  # gradients come back in the parameters' dtype
+        torch.testing.assert_close(got, want, rtol=5e-2, atol=2e-2)
+
+
+def test_output_layer_nll_rejects_mismatched_shapes():
+    h, W, b, target = _projection_case()
+    with pytest.raises(ValueError, match="do not match target"):
+        output_layer_nll(h, W, b, target[:, :4], epsilon=0.1)
+    with pytest.raises(ValueError, match="epsilon"):
+        output_layer_nll(h, W, b, target, epsilon=1.0)
