@@ -15,11 +15,13 @@ ranks finished hypotheses; open prefixes compete on their raw score.
 The algorithm, for a batch of B sentences and beam K:
 
 1. Encode once and repeat the decoder state K times: row b*K + k is beam k of sentence b
-   (``state.select(arange(B).repeat_interleave(K))``). Scores are kept as (B, K); at the first
+   (``state.repeat_rows(K)``; what belongs to the source, such as the Transformer's
+   cross-attention keys and values, stays one row per sentence). Scores are kept as (B, K); at the first
    step only beam 0 is live (the others start at -inf), so the K copies do not fill the beam with
    the same prefix.
 2. Each step adds log p(v | prefix) to every beam's score and takes the top 2K of the K * V
-   candidates of each sentence. Among the first K candidates, those that emit ``<eos>`` (and, at
+   candidates of each sentence (computed from each beam's own 2K best tokens, which contain
+   them: see :func:`_row_candidates`). Among the first K candidates, those that emit ``<eos>`` (and, at
    the sentence's length limit, all of them) move to that sentence's finished list. The K best
    candidates that do not emit ``<eos>`` become the new beams (there are at least K of them among
    the top 2K, since each beam contributes at most one ``<eos>`` candidate); the state, token
@@ -43,10 +45,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seqlab.decoding.greedy import DecodeOutput, mask_specials
+from seqlab.decoding.greedy import DecodeOutput
 from seqlab.decoding.lengths import as_length_tensor
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
-from seqlab.text.specials import EOS, SOS
+from seqlab.text.specials import EOS, PAD, SOS
 
 __all__ = ["beam_search", "gnmt_length_penalty"]
 
@@ -133,7 +135,7 @@ def beam_search(
         scores=scores,
         history=torch.zeros((B * K, 0), dtype=torch.long, device=device),
         attention=None,
-        state=model.encode(src).select(torch.arange(B, device=device).repeat_interleave(K)),
+        state=model.encode(src).repeat_rows(K),
         y_prev=torch.full((B * K,), SOS, dtype=torch.long, device=device),
     )
     track_attention = return_attention
@@ -148,16 +150,37 @@ def beam_search(
                 if beams.attention is None
                 else torch.cat([beams.attention, step_attention], dim=1)
             )
-        log_probs = mask_specials(torch.log_softmax(logits.float(), dim=-1))  # (A*K, V)
-        beams = _advance(beams, log_probs, t, limits, finished, src_lengths, length_penalty)
+        beams = _advance(beams, _row_candidates(logits, 2 * K), t, limits, finished, src_lengths, length_penalty)
         if beams is None:
             break
     return _collect(finished, n_best, track_attention)
 
 
+def _row_candidates(logits: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Each row's n best next tokens and their log-probabilities, ``<pad>``/``<sos>`` excluded.
+
+    log p(v) = z_v - log sum_u exp z_u, computed only for the n kept tokens. This is all beam search
+    needs: a candidate among a sentence's top 2K over all K * V continuations is among its own
+    beam's top 2K, since within one beam candidates rank by log p(v) alone.
+
+    Args:
+        logits: (R, V) next-token logits of R beams.
+        n: tokens kept per row (at most V).
+
+    Returns:
+        (R, n) log-probabilities (float32, best first) and (R, n) token ids.
+    """
+    z = logits.to(torch.float32, copy=True)  # (R, V), a copy: the specials are masked in place
+    log_normaliser = torch.logsumexp(z, dim=-1, keepdim=True)  # (R, 1)
+    z[:, PAD] = float("-inf")
+    z[:, SOS] = float("-inf")
+    top_z, top_tokens = z.topk(min(n, z.size(1)), dim=-1)
+    return top_z - log_normaliser, top_tokens
+
+
 def _advance(
     beams: _Beams,
-    log_probs: Tensor,
+    candidates: tuple[Tensor, Tensor],
     t: int,
     limits: Tensor,
     finished: list[list[_Hypothesis]],
@@ -168,7 +191,8 @@ def _advance(
 
     Args:
         beams: the search before step t, with ``state`` already advanced by the model.
-        log_probs: (A*K, V) log p(v | prefix) of every beam, ``<pad>``/``<sos>`` at -inf.
+        candidates: from :func:`_row_candidates`: (A*K, n) log p(v | prefix) of each beam's n best
+            tokens v, and the (A*K, n) tokens.
         t: the step number, from 1.
         limits: (B,) step limits of all sentences.
         finished: per sentence, its finished hypotheses (appended to).
@@ -179,12 +203,13 @@ def _advance(
         The search after step t, or None when every sentence is done.
     """
     A, K = beams.scores.shape
-    V = log_probs.size(-1)
-    candidates = (beams.scores.view(-1, 1) + log_probs).view(A, K * V)  # (A, K*V)
-    top_scores, top_index = candidates.topk(min(2 * K, K * V), dim=1)  # (A, 2K)
-    top_tokens = top_index % V
+    row_log_probs, row_tokens = candidates
+    n = row_log_probs.size(1)
+    scored = (beams.scores.view(-1, 1) + row_log_probs).view(A, K * n)  # (A, K*n)
+    top_scores, top_index = scored.topk(min(2 * K, K * n), dim=1)  # (A, 2K)
+    top_tokens = row_tokens.view(A, K * n).gather(1, top_index)
     offsets = torch.arange(A, device=top_index.device).unsqueeze(1) * K
-    top_rows = top_index // V + offsets  # (A, 2K) row of the beam each candidate extends
+    top_rows = top_index // n + offsets  # (A, 2K) row of the beam each candidate extends
 
     at_limit = t >= limits[beams.active]  # (A,)
     ends = (top_tokens == EOS) | at_limit.unsqueeze(1)

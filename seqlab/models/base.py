@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -43,20 +44,79 @@ def padding_mask(tokens: Tensor) -> Tensor:
 class DecoderState:
     """Everything a decoder carries from one step to the next.
 
-    Subclasses are dataclasses whose tensor fields (or lists/tuples of tensors) all have the batch
-    on dimension 0; :meth:`select` then reorders or repeats the batch, which is what beam search
-    needs (``index`` picks, for every new row, the row it continues). ``attention`` holds the
-    cross-attention weights of the last step, (B, S), or None for models without attention.
+    Subclasses are dataclasses whose tensor fields (or lists/tuples of tensors) have the batch on
+    dimension 0. Most fields have one row per hypothesis; the fields named in ``per_source`` (such
+    as the Transformer's cross-attention keys and values) have one row per source sentence, shared
+    by ``group`` consecutive hypothesis rows. Beam search makes K rows per sentence with
+    :meth:`repeat_rows` and reorders them with :meth:`select`, so per-source fields are never
+    copied K times. ``attention`` holds the cross-attention weights of the last step, (B, S), or
+    None for models without attention.
     """
 
     attention: Tensor | None = None
+    group: int = 1
+    per_source: ClassVar[tuple[str, ...]] = ()
+
+    def repeat_rows(self, k: int) -> "DecoderState":
+        """Row i becomes rows i*k ... i*k + k - 1 (per-source fields stay as they are)."""
+        index = torch.arange(self.rows(), device=self._device()).repeat_interleave(k)
+        return self._with(index, None, self.group * k)
 
     def select(self, index: Tensor) -> "DecoderState":
-        """Return a state whose row i is row ``index[i]`` of this one."""
+        """Return a state whose row i is row ``index[i]`` of this one.
+
+        With ``group > 1`` every new group of rows must come from one old group (beam search
+        reorders beams within a sentence and drops whole sentences); the per-source fields follow
+        the groups.
+        """
+        if self.group == 1 or not self.per_source:
+            return self._with(index, index, self.group)
+        groups = index.view(-1, self.group) // self.group  # (B', group) old group of each new row
+        source_index = groups[:, 0]
+        if not bool(groups.eq(source_index[:, None]).all()):
+            raise ValueError(f"select: each group of {self.group} rows must come from a single old group")
+        return self._with(index, source_index, self.group)
+
+    def rows(self) -> int:
+        """The number of hypothesis rows."""
+        for f in fields(self):
+            if f.name not in self.per_source:
+                value = _first_tensor(getattr(self, f.name))
+                if value is not None:
+                    return value.size(0)
+        raise ValueError("this state holds no per-row tensor")
+
+    def _device(self):
+        for f in fields(self):
+            value = _first_tensor(getattr(self, f.name))
+            if value is not None:
+                return value.device
+        return None
+
+    def _with(self, row_index: Tensor, source_index: Tensor | None, group: int) -> "DecoderState":
         changes = {}
         for f in fields(self):
-            changes[f.name] = _select(getattr(self, f.name), index)
+            value = getattr(self, f.name)
+            if f.name == "group":
+                changes[f.name] = group
+            elif f.name in self.per_source:
+                changes[f.name] = value if source_index is None else _select(value, source_index)
+            else:
+                changes[f.name] = _select(value, row_index)
         return type(self)(**changes)
+
+
+def _first_tensor(value) -> Tensor | None:
+    if isinstance(value, Tensor):
+        return value if value.dim() > 0 else None
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            found = _first_tensor(v)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        return _first_tensor(list(value.values()))
+    return None
 
 
 def _select(value, index: Tensor):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -32,11 +33,14 @@ class TransformerState(DecoderState):
     """Decoder state: key/value caches and the encoder side, batch on dim 0.
 
     Attributes:
-        memory_mask: (B, 1, 1, S) bool, True at real source tokens.
-        cross_k, cross_v: per layer (B, h, S, d_k), projections of the encoder output.
+        memory_mask: (B_src, 1, 1, S) bool, True at real source tokens.
+        cross_k, cross_v: per layer (B_src, h, S, d_k), projections of the encoder output: one row
+            per source sentence, shared by ``group`` rows (the beams of that sentence).
         self_k, self_v: per layer (B, h, t, d_k), the self-attention cache of the t steps so far.
         step: t, the number of target positions already consumed.
     """
+
+    per_source: ClassVar[tuple[str, ...]] = ("memory_mask", "cross_k", "cross_v")
 
     memory_mask: Tensor | None = None
     cross_k: list[Tensor] = field(default_factory=list)
@@ -138,7 +142,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
         """
         y = self.tgt_embed(y_prev[:, None], offset=state.step)  # (B, 1, d)
         new = TransformerState(memory_mask=state.memory_mask, cross_k=state.cross_k,
-                               cross_v=state.cross_v, step=state.step + 1)
+                               cross_v=state.cross_v, step=state.step + 1, group=state.group)
         last = len(self.decoder_layers) - 1
         attn = None
         for i, layer in enumerate(self.decoder_layers):

@@ -132,8 +132,27 @@ class MultiHeadAttention(nn.Module):
         self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
         causal: bool = False, need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """Like :meth:`forward` with keys and values already projected (from a cache)."""
-        q = self.split_heads(self.W_q(query))  # (B, h, T_q, d_k)
+        """Like :meth:`forward` with keys and values already projected (from a cache).
+
+        ``k``/``v`` may have fewer rows than ``query``: then g = B_q / B_k consecutive query rows
+        share one key/value row (the beams of one sentence in beam search), and their queries are
+        stacked along the query axis, (B_k, h, g * T_q, d_k), instead of copying the keys g times.
+        """
+        q = self.split_heads(self.W_q(query))  # (B_q, h, T_q, d_k)
+        g = q.size(0) // k.size(0)
+        if g > 1:
+            if causal or q.size(0) != g * k.size(0):
+                raise ValueError(f"{q.size(0)} query rows cannot share {k.size(0)} key rows"
+                                 + (" under a causal mask" if causal else ""))
+            out, weights = self._attend_heads(_stack_groups(q, g), k, v, mask, False, need_weights)
+            weights = None if weights is None else _unstack_groups(weights, g)  # (B_q, h, T_q, T_k)
+            return self.W_o(self.merge_heads(_unstack_groups(out, g))), weights
+        out, weights = self._attend_heads(q, k, v, mask, causal, need_weights)
+        return self.W_o(self.merge_heads(out)), weights
+
+    def _attend_heads(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+                      need_weights: bool) -> tuple[Tensor, Tensor | None]:
+        """Attention of (B, h, T_q, d_k) queries: (B, h, T_q, d_k) outputs and the weights or None."""
         if need_weights or self._explicit(q):
             if causal:
                 mask = causal_mask(q.size(2), k.size(2), device=q.device)
@@ -141,9 +160,21 @@ class MultiHeadAttention(nn.Module):
         else:
             out = attention_fused(q, k, v, mask, causal=causal, dropout=self.dropout, training=self.training)
             weights = None
-        return self.W_o(self.merge_heads(out)), weights
+        return out, weights
 
     def _explicit(self, q: Tensor) -> bool:
         if self.impl != "auto":
             return self.impl == "explicit"
-        return q.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+        return q.device.type == "cpu" and (torch.is_autocast_enabled("cpu") or q.dtype != torch.float32)
+
+
+def _stack_groups(x: Tensor, g: int) -> Tensor:
+    """(B*g, h, T, d) -> (B, h, g*T, d): the g rows of a group become one row's query axis."""
+    Bg, h, T, d = x.shape
+    return x.view(Bg // g, g, h, T, d).transpose(1, 2).reshape(Bg // g, h, g * T, d)  # (B, h, g*T, d)
+
+
+def _unstack_groups(x: Tensor, g: int) -> Tensor:
+    """Inverse of :func:`_stack_groups`: (B, h, g*T, d) -> (B*g, h, T, d)."""
+    B, h, gT, d = x.shape
+    return x.view(B, h, g, gT // g, d).transpose(1, 2).reshape(B * g, h, gT // g, d)  # (B*g, h, T, d)

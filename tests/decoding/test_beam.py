@@ -137,3 +137,20 @@ def test_bad_arguments_are_rejected():
         beam_search(model, src, beam=2, max_len=4, n_best=3)
     with pytest.raises(ValueError, match="beam must be >= 1, got 0"):
         beam_search(model, src, beam=0, max_len=4)
+
+
+def test_row_candidates_are_the_best_masked_log_probabilities():
+    from seqlab.decoding.beam import _row_candidates
+    from seqlab.text.specials import PAD, SOS
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 11, generator=g)
+    logits[0, PAD] = logits[1, SOS] = 50.0  # the best logits, yet never proposed
+    log_probs, tokens = _row_candidates(logits.bfloat16().float(), 4)
+    reference = torch.log_softmax(logits.bfloat16().float(), dim=-1)
+    masked = reference.clone()
+    masked[:, [PAD, SOS]] = float("-inf")
+    expected, expected_tokens = masked.topk(4, dim=-1)
+    assert torch.equal(tokens, expected_tokens)
+    torch.testing.assert_close(log_probs, expected)
+    assert not torch.equal(logits[:, PAD], torch.full((6,), float("-inf")))  # the input is untouched

@@ -136,3 +136,30 @@ def test_trainer_loss_path_equals_forward_then_loss():
     torch.manual_seed(1)
     got = output_layer_nll(model.features(src, tgt_in), out.weight, out.bias, tgt_out, epsilon=0.1)
     torch.testing.assert_close(torch.autograd.grad(got[0], out.weight)[0], ref_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_beam_rows_share_the_cross_attention_keys_and_match_repeated_ones():
+    model = tiny()
+    src, _ = _batch()
+    with torch.no_grad():
+        grouped = model.encode(src).repeat_rows(3)  # rows 0-2: sentence 0, rows 3-5: sentence 1
+        assert grouped.group == 3 and grouped.cross_k[0].size(0) == 2 and grouped.self_k[0].size(0) == 6
+        rows = torch.tensor([0, 0, 0, 1, 1, 1])
+        plain = model.encode(src).select(rows)  # group 1: every field copied per row
+        assert plain.cross_k[0].size(0) == 6
+        y = torch.tensor([SOS] * 6)
+        for step_tokens in ([4, 5, 6, 7, 8, 9], [9, 4, 4, 5, 6, 7]):
+            a, grouped = model.decode_step(grouped, y)
+            b, plain = model.decode_step(plain, y)
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+            torch.testing.assert_close(grouped.attention, plain.attention, rtol=0, atol=1e-6)
+            reorder = torch.tensor([2, 0, 0, 4, 5, 3])  # within each sentence's beams
+            grouped, plain = grouped.select(reorder), plain.select(reorder)
+            y = torch.tensor(step_tokens)
+        a, _ = model.decode_step(grouped, y)
+        b, _ = model.decode_step(plain, y)
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+        kept = grouped.select(torch.tensor([3, 4, 5]))  # sentence 0 finished: drop its rows
+        assert kept.cross_k[0].size(0) == 1 and torch.equal(kept.cross_k[0], grouped.cross_k[0][1:])
+        with pytest.raises(ValueError, match="single old group"):
+            grouped.select(torch.tensor([0, 1, 3, 3, 4, 5]))

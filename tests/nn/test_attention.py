@@ -99,3 +99,24 @@ def test_impl_can_be_forced_and_is_validated():
     torch.testing.assert_close(explicit(x, x, x)[0], fused(x, x, x)[0], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="auto, explicit or fused"):
         MultiHeadAttention(8, 2, impl="flash")
+
+
+@pytest.mark.parametrize("impl", ["explicit", "fused"])
+def test_query_groups_sharing_keys_equal_repeated_keys(impl):
+    # beam search: g = 3 query rows per sentence attend over that sentence's single key row
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4, impl=impl).eval()
+    memory = torch.randn(2, 5, 16)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]  # (2, 1, 1, 5)
+    query = torch.randn(6, 1, 16)  # rows 0-2: sentence 0, rows 3-5: sentence 1
+    k, v = mha.project_kv(memory, memory)  # (2, h, 5, d_k)
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    shared, shared_w = mha.attend(query, k, v, mask, need_weights=True)
+    repeated, repeated_w = mha.attend(query, k[rows], v[rows], mask[rows], need_weights=True)
+    torch.testing.assert_close(shared, repeated, rtol=0, atol=1e-6)
+    torch.testing.assert_close(shared_w, repeated_w, rtol=0, atol=1e-6)
+    assert shared_w[3:, :, :, 3:].abs().max() == 0  # the padding of sentence 1 stays masked
+    out, _ = mha.attend(query, k, v, mask)  # the weight-free path too
+    torch.testing.assert_close(out, repeated, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot share"):
+        mha.attend(query[:5], k, v, mask)
