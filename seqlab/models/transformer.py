@@ -96,11 +96,9 @@ class TransformerSeq2Seq(Seq2SeqModel):
         attn = None
         last = len(self.decoder_layers) - 1
         for i, layer in enumerate(self.decoder_layers):
-            kv_in = layer.self_kv_input(y)
-            self_k, self_v = layer.self_attn.project_kv(kv_in, kv_in)
             cross_k, cross_v = layer.cross_attn.project_kv(memory, memory)
-            y, attn = layer(y, self_k, self_v, cross_k, cross_v, memory_mask, causal=True,
-                            need_weights=need_weights and i == last)
+            y, attn, _ = layer(y, None, None, cross_k, cross_v, memory_mask, causal=True,
+                               need_weights=need_weights and i == last)
         return self.decoder_norm(y), attn
 
     def features(self, src: Tensor, tgt_in: Tensor, *, teacher_forcing: float = 1.0) -> Tensor:
@@ -146,14 +144,11 @@ class TransformerSeq2Seq(Seq2SeqModel):
         last = len(self.decoder_layers) - 1
         attn = None
         for i, layer in enumerate(self.decoder_layers):
-            kv_in = layer.self_kv_input(y)
-            k_t, v_t = layer.self_attn.project_kv(kv_in, kv_in)  # (B, h, 1, d_k)
-            self_k = torch.cat([state.self_k[i], k_t], dim=2)  # (B, h, t, d_k)
-            self_v = torch.cat([state.self_v[i], v_t], dim=2)
-            new.self_k.append(self_k)
+            y, attn, (self_k, self_v) = layer(y, state.self_k[i], state.self_v[i], state.cross_k[i],
+                                              state.cross_v[i], state.memory_mask, causal=False,
+                                              need_weights=i == last)
+            new.self_k.append(self_k)  # (B, h, t, d_k): the cache extended by this step
             new.self_v.append(self_v)
-            y, attn = layer(y, self_k, self_v, state.cross_k[i], state.cross_v[i], state.memory_mask,
-                            causal=False, need_weights=i == last)
         new.attention = attn.mean(dim=1)[:, 0, :]  # (B, S)
         return self.generator(self.decoder_norm(y))[:, 0, :], new
 

@@ -116,6 +116,18 @@ class MultiHeadAttention(nn.Module):
         """K W_K and V W_V split into heads: two (B, h, T_k, d_k) tensors (cacheable)."""
         return self.split_heads(self.W_k(key)), self.split_heads(self.W_v(value))
 
+    def project_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Self-attention's x W_Q, x W_K, x W_V, each (B, h, T, d_k), as one product.
+
+        The three matrices are stacked, [W_Q; W_K; W_V] (3 d_model x d_model), so x is read once
+        and the product is one larger matrix multiplication instead of three; the result equals
+        the separate projections.
+        """
+        weight = torch.cat([self.W_q.weight, self.W_k.weight, self.W_v.weight])  # (3d, d)
+        bias = torch.cat([self.W_q.bias, self.W_k.bias, self.W_v.bias])  # (3d,)
+        q, k, v = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d)
+        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+
     def forward(
         self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,
         causal: bool = False, need_weights: bool = False,
@@ -125,20 +137,30 @@ class MultiHeadAttention(nn.Module):
         Returns:
             (B, T_q, d) outputs and, when ``need_weights``, (B, h, T_q, T_k) weights.
         """
-        k, v = self.project_kv(key, value)
-        return self.attend(query, k, v, mask, causal=causal, need_weights=need_weights)
+        if query is key and key is value:  # self-attention: one stacked projection
+            q, k, v = self.project_qkv(query)
+        else:
+            q, (k, v) = self.split_heads(self.W_q(query)), self.project_kv(key, value)
+        return self.attend_projected(q, k, v, mask, causal=causal, need_weights=need_weights)
 
     def attend(
         self, query: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
         causal: bool = False, need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """Like :meth:`forward` with keys and values already projected (from a cache).
+        """Like :meth:`forward` with keys and values already projected (from a cache)."""
+        q = self.split_heads(self.W_q(query))  # (B_q, h, T_q, d_k)
+        return self.attend_projected(q, k, v, mask, causal=causal, need_weights=need_weights)
 
-        ``k``/``v`` may have fewer rows than ``query``: then g = B_q / B_k consecutive query rows
+    def attend_projected(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *,
+        causal: bool = False, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attention of projected heads, then W_O: (B_q, h, T_q, d_k) queries -> (B_q, T_q, d).
+
+        ``k``/``v`` may have fewer rows than ``q``: then g = B_q / B_k consecutive query rows
         share one key/value row (the beams of one sentence in beam search), and their queries are
         stacked along the query axis, (B_k, h, g * T_q, d_k), instead of copying the keys g times.
         """
-        q = self.split_heads(self.W_q(query))  # (B_q, h, T_q, d_k)
         g = q.size(0) // k.size(0)
         if g > 1:
             if causal or q.size(0) != g * k.size(0):

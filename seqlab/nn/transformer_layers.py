@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import Tensor, nn
 
 from seqlab.nn.attention import MultiHeadAttention
@@ -83,31 +84,39 @@ class DecoderLayer(nn.Module):
         self.add_norm_3 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
 
     def forward(
-        self, y: Tensor, self_k: Tensor, self_v: Tensor, cross_k: Tensor, cross_v: Tensor,
+        self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, cross_k: Tensor, cross_v: Tensor,
         memory_mask: Tensor, *, causal: bool, need_weights: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
-        """One decoder layer over already-projected keys and values.
+    ) -> tuple[Tensor, Tensor | None, tuple[Tensor, Tensor]]:
+        """One decoder layer at the positions in ``y``, after the positions already cached.
 
         Args:
             y: (B, T, d) decoder inputs at the positions being computed.
-            self_k, self_v: (B, h, T_k, d_k) self-attention keys/values of all positions so far
-                (the full sequence in training, the cache plus this step in decoding).
-            cross_k, cross_v: (B, h, S, d_k) projections of the encoder output.
-            memory_mask: (B, 1, 1, S) bool, True at real source tokens.
+            past_k, past_v: (B, h, t, d_k) self-attention keys/values of the t earlier positions
+                (the cache in step-by-step decoding), or None (training: all positions in ``y``).
+            cross_k, cross_v: (B_src, h, S, d_k) projections of the encoder output.
+            memory_mask: (B_src, 1, 1, S) bool, True at real source tokens.
             causal: mask future positions (training); False when ``y`` is the single newest step.
             need_weights: also return the cross-attention weights (B, h, T, S).
+
+        Returns:
+            the layer's output (B, T, d), the cross-attention weights or None, and the
+            self-attention keys/values of all t + T positions (the new cache).
         """
-        attn = None
+        attn, cache = None, None
+
+        def masked_self(h: Tensor) -> Tensor:
+            nonlocal cache
+            q, k, v = self.self_attn.project_qkv(h)  # (B, h, T, d_k) each
+            if past_k is not None:
+                k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, h, t+T, d_k)
+            cache = (k, v)
+            return self.self_attn.attend_projected(q, k, v, causal=causal)[0]
 
         def cross(h: Tensor) -> Tensor:
             nonlocal attn
             out, attn = self.cross_attn.attend(h, cross_k, cross_v, memory_mask, need_weights=need_weights)
             return out
 
-        y = self.add_norm_1(y, lambda h: self.self_attn.attend(h, self_k, self_v, causal=causal)[0])
+        y = self.add_norm_1(y, masked_self)
         y = self.add_norm_2(y, cross)
-        return self.add_norm_3(y, self.ffn), attn
-
-    def self_kv_input(self, y: Tensor) -> Tensor:
-        """What the self-attention projects into keys/values: y itself, or LayerNorm(y) in pre-norm."""
-        return self.add_norm_1.norm(y) if self.add_norm_1.pre_norm else y
+        return self.add_norm_3(y, self.ffn), attn, cache

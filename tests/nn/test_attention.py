@@ -120,3 +120,21 @@ def test_query_groups_sharing_keys_equal_repeated_keys(impl):
     torch.testing.assert_close(out, repeated, rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="cannot share"):
         mha.attend(query[:5], k, v, mask)
+
+
+def test_stacked_qkv_projection_equals_the_three_projections():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4)
+    x = torch.randn(3, 5, 16)
+    q, k, v = mha.project_qkv(x)
+    torch.testing.assert_close(q, mha.split_heads(mha.W_q(x)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(k, mha.split_heads(mha.W_k(x)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(v, mha.split_heads(mha.W_v(x)), rtol=0, atol=1e-6)
+    # self-attention (one tensor) takes the stacked path; equal copies take the separate one
+    out_self, _ = mha(x, x, x)
+    out_separate, _ = mha(x, x.clone(), x.clone())
+    torch.testing.assert_close(out_self, out_separate, rtol=0, atol=1e-6)
+    grads = torch.autograd.grad(out_self.sum(), [mha.W_q.weight, mha.W_k.weight, mha.W_v.bias])
+    reference = torch.autograd.grad(out_separate.sum(), [mha.W_q.weight, mha.W_k.weight, mha.W_v.bias])
+    for got, want in zip(grads, reference):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

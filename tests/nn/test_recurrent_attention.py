@@ -84,15 +84,21 @@ def test_unknown_kind():
         build_attention("location", 4)
 
 
+def _score_grads(attention, score, s, memory, G):
+    params = [s, memory, attention.W_s.weight, attention.W_h.weight, attention.W_h.bias, attention.v.weight]
+    out = score(s, attention.keys(memory))
+    return out, torch.autograd.grad((out * G).sum(), params)
+
+
 def test_additive_fast_scores_equal_the_textbook_formula_with_gradients():
     torch.manual_seed(0)
     attention = AdditiveAttention(8)
     s = torch.randn(5, 3, 8, requires_grad=True)
-    keys = attention.keys(torch.randn(5, 7, 8))
-    fast, slow = attention.score(s, keys), attention.score_textbook(s, keys)
+    memory = torch.randn(5, 7, 8, requires_grad=True)
+    G = torch.randn(5, 3, 7)  # an arbitrary upstream gradient, not just ones
+    fast, g_fast = _score_grads(attention, attention.score, s, memory, G)
+    slow, g_slow = _score_grads(attention, attention.score_textbook, s, memory, G)
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-5)
-    g_fast = torch.autograd.grad(fast.sum(), [s, attention.v.weight], retain_graph=True)
-    g_slow = torch.autograd.grad(slow.sum(), [s, attention.v.weight])
     for a, b in zip(g_fast, g_slow):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
@@ -101,6 +107,13 @@ def test_additive_fast_scores_span_several_blocks(monkeypatch):
     import seqlab.nn.recurrent_attention as module
 
     monkeypatch.setattr(module, "_BLOCK_ELEMENTS", 64)  # forces one batch row per block
+    torch.manual_seed(1)
     attention = AdditiveAttention(4)
-    s, keys = torch.randn(6, 2, 4), attention.keys(torch.randn(6, 5, 4))
-    torch.testing.assert_close(attention.score(s, keys), attention.score_textbook(s, keys), rtol=0, atol=1e-5)
+    s = torch.randn(6, 2, 4, requires_grad=True)
+    memory = torch.randn(6, 5, 4, requires_grad=True)
+    G = torch.randn(6, 2, 5)
+    fast, g_fast = _score_grads(attention, attention.score, s, memory, G)
+    slow, g_slow = _score_grads(attention, attention.score_textbook, s, memory, G)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-5)
+    for a, b in zip(g_fast, g_slow):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
