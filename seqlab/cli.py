@@ -87,7 +87,7 @@ def _cmd_translate(args) -> int:
 
     translator = Translator.load(args.run, checkpoint=args.checkpoint)
     if args.input:
-        _translate_lines(translator, read_lines(args.input), args, sys.stdout)
+        _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
     elif sys.stdin.isatty():
         print("seqlab translate: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
         for line in sys.stdin:

@@ -346,3 +346,13 @@ def test_the_installed_console_script(tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == f"seqlab {seqlab.__version__}"
     done = subprocess.run(command + ["translate"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "the following arguments are required: run" in done.stderr
+
+
+def test_translate_keeps_blank_lines_at_the_end_from_a_file_as_from_stdin(capsys, monkeypatch, tiny_run, tmp_path):
+    path = tmp_path / "tail.txt"
+    path.write_text("Maria is tired.\n\n\n", encoding="utf-8")  # three lines, the last two blank
+    code, from_file, _ = _run(capsys, "translate", tiny_run.path, "--input", path)
+    assert code == 0 and from_file.split("\n")[1:] == ["", "", ""]  # 3 output lines, then the final newline
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes()), encoding="utf-8"))
+    code, from_stdin, _ = _run(capsys, "translate", tiny_run.path)
+    assert code == 0 and from_stdin == from_file

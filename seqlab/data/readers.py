@@ -69,11 +69,12 @@ class _Problems:
         return pairs
 
 
-def _raw_lines(path: str) -> list[tuple[int, int, bytes]]:
+def _raw_lines(path: str, *, keep_blank_tail: bool = False) -> list[tuple[int, int, bytes]]:
     """The lines of a file as ``(line number, byte offset of the line, bytes)``.
 
     Line ends (``\\n`` or ``\\r\\n``) and a leading byte-order mark are removed; blank lines at the
-    end of the file are dropped.
+    end of the file are dropped unless ``keep_blank_tail`` (the newline ending the last line never
+    starts a line of its own).
 
     Raises:
         DataError: the file does not exist or cannot be read.
@@ -89,7 +90,9 @@ def _raw_lines(path: str) -> list[tuple[int, int, bytes]]:
     for number, raw in enumerate(data[start:].split(b"\n"), start=1):
         lines.append((number, offset, raw[:-1] if raw.endswith(b"\r") else raw))
         offset += len(raw) + 1
-    while lines and not lines[-1][2].strip():
+    if lines and lines[-1][2] == b"":
+        lines.pop()  # what follows the final newline
+    while not keep_blank_tail and lines and not lines[-1][2].strip():
         lines.pop()
     return lines
 
@@ -105,9 +108,9 @@ def _decode(raw: bytes, number: int, offset: int, path: str, problems: _Problems
         return None
 
 
-def _text_lines(path: str, problems: _Problems) -> Iterator[tuple[int, str]]:
+def _text_lines(path: str, problems: _Problems, *, keep_blank_tail: bool = False) -> Iterator[tuple[int, str]]:
     """Decoded lines ``(line number, text)``, skipping the ones reported as malformed."""
-    for number, offset, raw in _raw_lines(path):
+    for number, offset, raw in _raw_lines(path, keep_blank_tail=keep_blank_tail):
         text = _decode(raw, number, offset, path, problems)
         if text is not None:
             yield number, text
@@ -233,11 +236,12 @@ def read_parallel(spec: Spec, *, format: Literal["auto", "tsv", "jsonl", "text"]
     return [(t, s) for s, t in pairs] if reverse else pairs
 
 
-def read_lines(path: str | os.PathLike) -> list[str]:
+def read_lines(path: str | os.PathLike, *, keep_blank_tail: bool = False) -> list[str]:
     """Read monolingual sentences, one a line (e.g. the input of ``seqlab translate``).
 
     Lines are stripped of surrounding whitespace; a blank line inside the file is kept as ``""``
-    so that outputs stay aligned with inputs, and blank lines at the end are dropped.
+    so that outputs stay aligned with inputs, and blank lines at the end are dropped unless
+    ``keep_blank_tail`` (``seqlab translate`` keeps them: one output line per input line).
 
     Raises:
         DataError: the file is missing or has no lines, or a line is not UTF-8 (naming the line
@@ -245,7 +249,7 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     """
     path = str(path)
     problems = _Problems(path, "raise")
-    lines = [text.strip() for _, text in _text_lines(path, problems)]
+    lines = [text.strip() for _, text in _text_lines(path, problems, keep_blank_tail=keep_blank_tail)]
     if not lines:
         raise DataError(path, None, "no lines found; expected one sentence a line")
     return lines

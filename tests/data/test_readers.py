@@ -117,3 +117,13 @@ def test_read_lines_keeps_inner_blank_lines_and_reports_bad_bytes(tmp_path):
     assert (info.value.line, "byte offset 0 of the line (offset 11 in the file)" in str(info.value)) == (3, True)
     with pytest.raises(DataError, match="no lines found"):
         read_lines(write(tmp_path / "empty.txt", ""))
+
+
+def test_read_lines_can_keep_blank_lines_at_the_end(tmp_path):
+    path = tmp_path / "tail.txt"
+    path.write_bytes(b"first\r\n\nthird\n\n \n")
+    assert read_lines(path) == ["first", "", "third"]
+    assert read_lines(path, keep_blank_tail=True) == ["first", "", "third", "", ""]
+    no_newline = tmp_path / "no_newline.txt"
+    no_newline.write_bytes(b"one\ntwo")
+    assert read_lines(no_newline, keep_blank_tail=True) == ["one", "two"]
