@@ -124,9 +124,9 @@ class TransformerSeq2Seq(Seq2SeqModel):
         memory, memory_mask = self.run_encoder(src)
         state = TransformerState(memory_mask=memory_mask)
         for layer in self.decoder_layers:
-            k, v = layer.cross_attn.project_kv(memory, memory)
-            state.cross_k.append(k)
-            state.cross_v.append(v)
+            k, v = layer.cross_attn.project_kv(memory, memory)  # (B, h, S, d_k) views of (B, S, d)
+            state.cross_k.append(k.contiguous())  # contiguous once here, not copied at every step
+            state.cross_v.append(v.contiguous())
             state.self_k.append(k.new_zeros(k.size(0), k.size(1), 0, k.size(3)))
             state.self_v.append(v.new_zeros(v.size(0), v.size(1), 0, v.size(3)))
         return state

@@ -101,6 +101,7 @@ class MultiHeadAttention(nn.Module):
         self.W_k = nn.Linear(d_model, d_model)
         self.W_v = nn.Linear(d_model, d_model)
         self.W_o = nn.Linear(d_model, d_model)
+        self._stacked: tuple | None = None  # see _stacked_qkv
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d_model) -> (B, h, T, d_k)."""
@@ -123,10 +124,27 @@ class MultiHeadAttention(nn.Module):
         and the product is one larger matrix multiplication instead of three; the result equals
         the separate projections.
         """
-        weight = torch.cat([self.W_q.weight, self.W_k.weight, self.W_v.weight])  # (3d, d)
-        bias = torch.cat([self.W_q.bias, self.W_k.bias, self.W_v.bias])  # (3d,)
+        weight, bias = self._stacked_qkv()  # (3d, d), (3d,)
         q, k, v = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d)
         return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+
+    def _stacked_qkv(self) -> tuple[Tensor, Tensor]:
+        """[W_Q; W_K; W_V] and [b_Q; b_K; b_V].
+
+        Without autograd (decoding) they are kept between calls, already in the autocast dtype
+        when autocast is on, and rebuilt when a parameter is replaced or changed in place (its
+        version counter moves), so a decoding step does not stack and cast them again.
+        """
+        params = (self.W_q.weight, self.W_k.weight, self.W_v.weight, self.W_q.bias, self.W_k.bias, self.W_v.bias)
+        if torch.is_grad_enabled():
+            return torch.cat(params[:3]), torch.cat(params[3:])
+        device_type = params[0].device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        dtype = torch.get_autocast_dtype(device_type) if autocast else params[0].dtype
+        key = (dtype, *((p.data_ptr(), p._version) for p in params))
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, torch.cat(params[:3]).to(dtype), torch.cat(params[3:]).to(dtype))
+        return self._stacked[1], self._stacked[2]
 
     def forward(
         self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,

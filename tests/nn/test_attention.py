@@ -138,3 +138,25 @@ def test_stacked_qkv_projection_equals_the_three_projections():
     reference = torch.autograd.grad(out_separate.sum(), [mha.W_q.weight, mha.W_k.weight, mha.W_v.bias])
     for got, want in zip(grads, reference):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_stacked_weights_kept_for_decoding_follow_parameter_updates():
+    torch.manual_seed(1)
+    mha = MultiHeadAttention(16, 4)
+    x = torch.randn(2, 3, 16)
+
+    def separate():
+        return [mha.split_heads(W(x)) for W in (mha.W_q, mha.W_k, mha.W_v)]
+
+    with torch.no_grad():
+        for got, want in zip(mha.project_qkv(x), separate()):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        mha.W_k.weight.add_(1.0)  # an in-place update, as an optimizer step makes
+        mha.W_v.bias.zero_()
+        for got, want in zip(mha.project_qkv(x), separate()):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            q, _, _ = mha.project_qkv(x)
+            assert q.dtype == torch.bfloat16 and mha._stacked[1].dtype == torch.bfloat16
+        torch.testing.assert_close(q.float(), separate()[0], rtol=0, atol=5e-2)
+        assert mha.project_qkv(x)[0].dtype == torch.float32  # autocast off again: rebuilt in fp32
