@@ -38,6 +38,7 @@ from seqlab.nn.cells import make_recurrent, state_to_batch_first, state_to_layer
 from seqlab.nn.dropout import Dropout
 from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
 from seqlab.nn.init import init_weights
+from seqlab.nn.linear import Linear
 from seqlab.nn.recurrent_attention import build_attention
 from seqlab.text.specials import PAD
 
@@ -185,8 +186,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
             kind, input_size, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset
         )
         self.attention = None if attention == "none" else build_attention(attention, hidden)
-        self.W_c = nn.Linear(2 * hidden, hidden, bias=False)
-        self.W_y = nn.Linear(hidden, self.tgt_vocab_size)
+        self.W_c = Linear(2 * hidden, hidden, bias=False)
+        self.W_y = Linear(hidden, self.tgt_vocab_size)
         if tie_output:
             if E != hidden:
                 raise ConfigError("model.tie_output", f"needs model.embedding ({E}) == model.hidden ({hidden})")

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from seqlab.config import TransformerConfig
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
+from seqlab.nn.linear import Linear
 from seqlab.nn.positional import LearnedPositions, PositionalEmbedding, SinusoidalPositions
 from seqlab.nn.transformer_layers import DecoderLayer, EncoderLayer
 from seqlab.text.specials import PAD
@@ -190,7 +191,7 @@ def build_transformer(cfg: TransformerConfig, src_vocab_size: int, tgt_vocab_siz
     pre_norm = cfg.norm == "pre"
     layer_args = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, pre_norm=pre_norm)
     n_dec = cfg.decoder_layers or cfg.layers
-    generator = nn.Linear(d, tgt_vocab_size, bias=False)
+    generator = Linear(d, tgt_vocab_size, bias=False)
     model = TransformerSeq2Seq(
         src_embed=PositionalEmbedding(src_tok, positions(), dropout=cfg.dropout),
         tgt_embed=PositionalEmbedding(tgt_tok, positions(), dropout=cfg.dropout),

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab.nn.linear import Linear, PackedWeight
+
 __all__ = ["attention_explicit", "attention_fused", "causal_mask", "MultiHeadAttention"]
 
 
@@ -97,11 +99,12 @@ class MultiHeadAttention(nn.Module):
         if impl not in ("auto", "explicit", "fused"):
             raise ValueError(f"impl must be auto, explicit or fused, got {impl!r}")
         self.h, self.d_k, self.dropout, self.impl = heads, d_model // heads, dropout, impl
-        self.W_q = nn.Linear(d_model, d_model)
-        self.W_k = nn.Linear(d_model, d_model)
-        self.W_v = nn.Linear(d_model, d_model)
-        self.W_o = nn.Linear(d_model, d_model)
+        self.W_q = Linear(d_model, d_model)
+        self.W_k = Linear(d_model, d_model)
+        self.W_v = Linear(d_model, d_model)
+        self.W_o = Linear(d_model, d_model)
         self._stacked: tuple | None = None  # see _stacked_qkv
+        self._stacked_packed = PackedWeight()
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d_model) -> (B, h, T, d_k)."""
@@ -125,7 +128,11 @@ class MultiHeadAttention(nn.Module):
         the separate projections.
         """
         weight, bias = self._stacked_qkv()  # (3d, d), (3d,)
-        q, k, v = F.linear(x, weight, bias).chunk(3, dim=-1)  # 3 x (B, T, d)
+        if self._stacked_packed.applies(x, weight):
+            qkv = self._stacked_packed.linear(x, weight, bias)  # bf16 decoding: see seqlab.nn.linear
+        else:
+            qkv = F.linear(x, weight, bias)
+        q, k, v = qkv.chunk(3, dim=-1)  # 3 x (B, T, d)
         return self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
     def _stacked_qkv(self) -> tuple[Tensor, Tensor]:

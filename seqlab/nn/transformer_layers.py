@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from seqlab.nn.attention import MultiHeadAttention
 from seqlab.nn.dropout import Dropout
+from seqlab.nn.linear import Linear
 
 __all__ = ["FeedForward", "AddNorm", "EncoderLayer", "DecoderLayer"]
 
@@ -31,8 +32,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int):
         super().__init__()
-        self.W_1 = nn.Linear(d_model, d_ff)
-        self.W_2 = nn.Linear(d_ff, d_model)
+        self.W_1 = Linear(d_model, d_ff)
+        self.W_2 = Linear(d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.W_2(self.W_1(x).relu())

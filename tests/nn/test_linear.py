@@ -1,0 +1,53 @@
+"""seqlab.nn.Linear: the packed bf16 decoding path equals nn.Linear's."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqlab.nn.linear import Linear, packed_linear_available
+
+needs_packed = pytest.mark.skipif(not packed_linear_available(), reason="no oneDNN packed linear in this build")
+
+
+def _layer(bias=True):
+    torch.manual_seed(0)
+    return Linear(24, 40, bias=bias)
+
+
+@needs_packed
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_path_under_bf16_autocast_equals_f_linear(bias):
+    layer = _layer(bias)
+    x = torch.randn(3, 5, 24)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        packed = layer(x)
+        reference = F.linear(x, layer.weight, layer.bias)
+    assert layer._packed._key is not None  # the packed path ran
+    assert packed.dtype == reference.dtype == torch.bfloat16 and packed.shape == (3, 5, 40)
+    torch.testing.assert_close(packed.float(), reference.float(), rtol=0, atol=0)
+
+
+@needs_packed
+def test_packed_weight_follows_in_place_updates_and_replacement():
+    layer = _layer()
+    x = torch.randn(4, 24)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(x)
+        layer.weight.mul_(2.0)  # an optimizer step changes the weight in place
+        after_update = layer(x)
+        torch.testing.assert_close(after_update.float(), F.linear(x, layer.weight, layer.bias).float(), rtol=0, atol=0)
+        layer.weight = torch.nn.Parameter(torch.randn(40, 24))  # tying or loading replaces it
+        torch.testing.assert_close(layer(x).float(), F.linear(x, layer.weight, layer.bias).float(), rtol=0, atol=0)
+
+
+def test_training_and_fp32_use_the_plain_product():
+    layer = _layer()
+    x = torch.randn(2, 24, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)  # autograd on: nn.Linear's path, differentiable
+    y.float().sum().backward()
+    assert x.grad is not None and layer._packed._key is None
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=0)
+    assert layer._packed._key is None
+    assert list(layer.state_dict()) == ["weight", "bias"]  # checkpoints are those of nn.Linear
