@@ -222,7 +222,6 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
 
     # ---- train
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tc.precision == "bf16" else contextlib.nullcontext
-    clip_norm = tc.clip_norm if tc.clip_norm is not None else float("inf")
     start = time.monotonic()
     stopped = "max_steps"
     window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
@@ -245,21 +244,11 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
                 stopped = "max_epochs"
                 break
             ratio = teacher_forcing_ratio(loop.step, tc)
-            with autocast():
-                h = model.features(batch.src, batch.tgt_in, teacher_forcing=ratio)  # (B, T, d)
-                out = model.output_layer
-                loss_sum, nll_sum, n = output_layer_nll(h, out.weight, out.bias, batch.tgt_out,
-                                                        epsilon=tc.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            (loss_sum / n).backward()
-            if tc.clip_value is not None:
-                torch.nn.utils.clip_grad_value_(model.parameters(), tc.clip_value)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm))
-            optimizer.step()
+            loss_sum, nll_sum, n, grad_norm = _train_step(model, optimizer, batch, ratio, tc, autocast)
             scheduler.step()
             loop.step += 1
             loop.epoch, loop.batch_pos = (epoch, pos + 1) if pos + 1 < len(batcher) else (epoch + 1, 0)
-            window["loss"] += float(loss_sum.detach())
+            window["loss"] += float(loss_sum)
             window["nll"] += float(nll_sum)
             window["tokens"] += n
             window["grad_norms"].append(round(grad_norm, 5))
@@ -288,6 +277,29 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     last_eval = _last_eval(metrics_path)
     echo(f"stopped at step {loop.step} ({stopped}); run folder {run_dir}")
     return TrainResult(run_dir, loop.step, loop.epoch, stopped, loop.best, last_eval)
+
+
+def _train_step(model, optimizer, batch, teacher_forcing: float, tc, autocast) -> tuple[torch.Tensor, torch.Tensor, int, float]:
+    """One optimisation step on ``batch``: loss, backward, clipping, optimizer step.
+
+    The loss is the label-smoothed cross-entropy summed over the real target tokens and divided by
+    their number; the output layer and the loss run fused (:func:`output_layer_nll`).
+
+    Returns:
+        (loss sum, NLL sum, real target tokens, global gradient norm before clipping).
+    """
+    with autocast():
+        h = model.features(batch.src, batch.tgt_in, teacher_forcing=teacher_forcing)  # (B, T, d)
+        out = model.output_layer
+        loss_sum, nll_sum, n = output_layer_nll(h, out.weight, out.bias, batch.tgt_out, epsilon=tc.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    (loss_sum / n).backward()
+    if tc.clip_value is not None:
+        torch.nn.utils.clip_grad_value_(model.parameters(), tc.clip_value)
+    clip_norm = tc.clip_norm if tc.clip_norm is not None else float("inf")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm))
+    optimizer.step()
+    return loss_sum.detach(), nll_sum, n, grad_norm
 
 
 @contextlib.contextmanager
