@@ -117,9 +117,11 @@ class AdditiveAttention(RecurrentAttention):
         B, T, _ = s.shape
         q2, k2, v = 2.0 * self.W_s(s), 2.0 * keys, self.v.weight[0]  # (B, T, A), (B, S, A), (A,)
         rows = max(1, _BLOCK_ELEMENTS // (T * k2.size(1) * k2.size(2)))
+        # split (not slicing): its backward concatenates the blocks' gradients, where slicing would
+        # zero-fill a full-size gradient for every block
         blocks = [
-            torch.sigmoid(q2[i : i + rows, :, None, :] + k2[i : i + rows, None, :, :]) @ v  # (b, T, S)
-            for i in range(0, B, rows)
+            torch.sigmoid(q_b[:, :, None, :] + k_b[:, None, :, :]) @ v  # (b, T, S)
+            for q_b, k_b in zip(q2.split(rows), k2.split(rows))
         ]
         return 2.0 * torch.cat(blocks) - v.sum()  # (B, T, S)
 
