@@ -112,7 +112,7 @@ class Translator:
 
     # ------------------------------------------------------------------ public
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
                   max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False,
                   precision: str | None = None):
@@ -137,7 +137,7 @@ class Translator:
             result = [decode(toks) for toks in out.tokens]
         return result[0] if single else result
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
         """Translate ``sentence`` and return the source attention of each decoder step.
 

@@ -92,7 +92,7 @@ class _Beams:
         )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def beam_search(
     model: Seq2SeqModel,
     src: Tensor,

@@ -109,7 +109,7 @@ class _FirstLogits:
         return self.step(state, y_prev)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(
     step: StepFn,
     state: DecoderState,

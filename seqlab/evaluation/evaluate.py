@@ -34,7 +34,7 @@ def encode_sources(tokenizers: TokenizerPair, sentences: list[str], limit: int) 
     return [ids[:limit] for ids in tokenizers.src.encode_batch(sentences)]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_pairs(model: Seq2SeqModel, tokenizers: TokenizerPair, pairs: list[tuple[str, str]], *,
                    beam: int, length_penalty: float, max_len_ratio: float, max_len_offset: int,
                    batch_size: int = 64, with_nll: bool = True) -> EvalResult:

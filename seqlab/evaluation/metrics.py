@@ -8,7 +8,7 @@
 * :func:`teacher_forced_nll` sums -log p(y_t | y_<t, x) over every target token, ``<eos>``
   included, which is what perplexity and the dev loss need.
 
-Both model passes run in eval mode (the previous mode is restored) under ``torch.no_grad()``.
+Both model passes run in eval mode (the previous mode is restored) under ``torch.inference_mode()``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             yield
     finally:
         model.train(was_training)
