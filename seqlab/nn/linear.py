@@ -39,6 +39,15 @@ def _product_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
     return weight.dtype
 
 
+def _identity(t: Tensor) -> tuple[int, int]:
+    """(storage address, version): changes when ``t`` is replaced or modified in place.
+
+    Tensors made under ``torch.inference_mode()`` have no version counter; they cannot be modified
+    in place outside inference mode, and seqlab never modifies the ones it caches.
+    """
+    return t.data_ptr(), 0 if t.is_inference() else t._version
+
+
 class PackedWeight:
     """A weight (and bias) packed once for oneDNN bf16 products, rebuilt when they change."""
 
@@ -54,7 +63,7 @@ class PackedWeight:
 
     def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """x W^T + b in bf16 with the packed W; x (..., in) -> (..., out). Call only when :meth:`applies`."""
-        key = (weight.data_ptr(), weight._version, None if bias is None else (bias.data_ptr(), bias._version))
+        key = (_identity(weight), None if bias is None else _identity(bias))
         if key != self._key:
             self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
             self._bias = None if bias is None else bias.detach().to(torch.bfloat16)

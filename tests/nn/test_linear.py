@@ -51,3 +51,22 @@ def test_training_and_fp32_use_the_plain_product():
         torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=0)
     assert layer._packed._key is None
     assert list(layer.state_dict()) == ["weight", "bias"]  # checkpoints are those of nn.Linear
+
+
+@needs_packed
+def test_packed_path_under_inference_mode_and_stacked_attention_weights():
+    # decoding runs under inference_mode: cached tensors made there have no version counter
+    from seqlab.nn.attention import MultiHeadAttention
+
+    torch.manual_seed(2)
+    layer, mha = _layer(), MultiHeadAttention(16, 4).eval()
+    x, h = torch.randn(2, 24), torch.randn(3, 1, 16)
+    with torch.no_grad():
+        reference = F.linear(x, layer.weight, layer.bias)
+        separate = mha(h, h.clone(), h.clone())[0]
+    for _ in range(2):  # the second call reuses the packed weights
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.testing.assert_close(layer(x).float(), reference, rtol=0, atol=5e-2)
+            torch.testing.assert_close(mha(h, h, h)[0].float(), separate, rtol=0, atol=5e-2)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # caches made in inference mode
+        torch.testing.assert_close(mha(h, h, h)[0].float(), separate, rtol=0, atol=5e-2)
