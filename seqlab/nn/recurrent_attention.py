@@ -114,7 +114,7 @@ class AdditiveAttention(RecurrentAttention):
 
     def score(self, s: Tensor, keys: Tensor) -> Tensor:
         """The same scores through sigmoid, built block by block (see the class docstring)."""
-        B, T, _ = s.shape
+        T = s.size(1)
         q2, k2, v = 2.0 * self.W_s(s), 2.0 * keys, self.v.weight[0]  # (B, T, A), (B, S, A), (A,)
         rows = max(1, _BLOCK_ELEMENTS // (T * k2.size(1) * k2.size(2)))
         # split (not slicing): its backward concatenates the blocks' gradients, where slicing would
