@@ -26,7 +26,7 @@ from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
 from seqlab.training.trainer import RUN_FORMAT
 
-__all__ = ["Translator", "AttentionMap", "SentenceTooLong"]
+__all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
 
 
 class SentenceTooLong(SeqlabError):
@@ -59,7 +59,7 @@ class Translator:
         self.run_dir = run_dir
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> "Translator":
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():

@@ -21,7 +21,7 @@ from pathlib import Path
 from seqlab import __version__
 from seqlab.errors import SeqlabError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _cmd_train(args) -> int:

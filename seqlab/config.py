@@ -32,17 +32,17 @@ from seqlab.errors import ConfigError
 
 __all__ = [
     "DataConfig",
-    "TokenizerConfig",
-    "TransformerConfig",
-    "RecurrentConfig",
-    "ModelConfig",
-    "TrainConfig",
     "DecodeConfig",
     "ExperimentConfig",
-    "load_config",
+    "ModelConfig",
+    "RecurrentConfig",
+    "TokenizerConfig",
+    "TrainConfig",
+    "TransformerConfig",
+    "apply_overrides",
     "config_from_dict",
     "config_to_dict",
-    "apply_overrides",
+    "load_config",
     "save_config",
 ]
 
@@ -56,9 +56,9 @@ class DataConfig:
     such as ``builtin:synthetic-en-pt`` (the embedded grammar generator, no download).
     """
 
-    train: Union[str, list[str]] = "builtin:synthetic-en-pt"
-    dev: Union[str, list[str], None] = "builtin:synthetic-en-pt-dev"
-    test: Union[str, list[str], None] = None
+    train: str | list[str] = "builtin:synthetic-en-pt"
+    dev: str | list[str] | None = "builtin:synthetic-en-pt-dev"
+    test: str | list[str] | None = None
     format: Literal["auto", "tsv", "jsonl", "text"] = "auto"
     reverse: bool = False
     """Swap the columns (translate target->source, e.g. pt->en from an en-pt file)."""
@@ -89,7 +89,7 @@ class TransformerConfig:
     type: Literal["transformer"] = "transformer"
     layers: int = 3
     """N, the number of encoder layers and of decoder layers."""
-    decoder_layers: Union[int, None] = None
+    decoder_layers: int | None = None
     """Decoder depth when it differs from ``layers``."""
     d_model: int = 256
     heads: int = 4
@@ -130,7 +130,7 @@ class RecurrentConfig:
     tie_output: bool = False
     init: Literal["xavier", "kaiming", "uniform"] = "xavier"
     recurrent_init: Literal["orthogonal", "same"] = "orthogonal"
-    embeddings_from: Union[str, None] = None
+    embeddings_from: str | None = None
     """word2vec text file (``word v1 v2 ...``) to initialise word embeddings from."""
 
 
@@ -151,8 +151,8 @@ class TrainConfig:
     batch_tokens: int = 4096
     """Target tokens per batch; batches are built from length-sorted buckets."""
     max_steps: int = 4000
-    max_epochs: Union[int, None] = None
-    max_minutes: Union[float, None] = None
+    max_epochs: int | None = None
+    max_minutes: float | None = None
     optimizer: Literal["adam", "adamw"] = "adam"
     lr: float = 1e-3
     """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
@@ -163,8 +163,8 @@ class TrainConfig:
     warmup_steps: int = 400
     min_lr_ratio: float = 0.05
     label_smoothing: float = 0.1
-    clip_norm: Union[float, None] = 1.0
-    clip_value: Union[float, None] = None
+    clip_norm: float | None = 1.0
+    clip_value: float | None = None
     teacher_forcing: float = 1.0
     """Probability of feeding the gold previous token (1.0 = pure teacher forcing)."""
     teacher_forcing_min: float = 1.0
@@ -173,12 +173,12 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_every: int = 500
     log_every: int = 50
-    checkpoint_every: Union[int, None] = None
+    checkpoint_every: int | None = None
     """Save ``last`` every N steps (always at each evaluation and at the end)."""
-    patience: Union[int, None] = None
+    patience: int | None = None
     """Stop after this many evaluations without improvement of the best metric."""
     best_metric: Literal["bleu", "loss"] = "bleu"
-    threads: Union[int, None] = None
+    threads: int | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ the path at fault, and say what was expected.
 
 from __future__ import annotations
 
-__all__ = ["SeqlabError", "ConfigError", "DataError", "CheckpointError"]
+__all__ = ["CheckpointError", "ConfigError", "DataError", "SeqlabError"]
 
 
 class SeqlabError(Exception):

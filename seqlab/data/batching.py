@@ -14,8 +14,8 @@ A batch for teacher forcing shifts the target by one position::
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from torch import Tensor
 from seqlab.errors import SeqlabError
 from seqlab.text.specials import EOS, PAD, SOS
 
-__all__ = ["Batch", "make_batch", "TokenBatcher", "sequential_batches", "example_length"]
+__all__ = ["Batch", "TokenBatcher", "example_length", "make_batch", "sequential_batches"]
 
 Example = tuple[Sequence[int], Sequence[int]]
 
@@ -49,7 +49,7 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         """The same batch with its tensors on ``device``."""
         return Batch(
             src=self.src.to(device),

@@ -4,7 +4,13 @@ The plotting functions are imported on first use, so that importing the metrics 
 matplotlib.
 """
 
-from seqlab.evaluation.metrics import bleu, chrf, perplexity, teacher_forced_nll, translate_batch
+from seqlab.evaluation.metrics import (
+    bleu,
+    chrf,
+    perplexity,
+    teacher_forced_nll,
+    translate_batch,
+)
 
 __all__ = [
     "bleu",

@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from seqlab.evaluation.metrics import bleu, chrf, perplexity, teacher_forced_nll, translate_batch
+from seqlab.evaluation.metrics import (
+    bleu,
+    chrf,
+    perplexity,
+    teacher_forced_nll,
+    translate_batch,
+)
 from seqlab.models.base import Seq2SeqModel
 from seqlab.text.pair import TokenizerPair
 
-__all__ = ["EvalResult", "evaluate_pairs", "encode_sources"]
+__all__ = ["EvalResult", "encode_sources", "evaluate_pairs"]
 
 
 @dataclass

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from seqlab.text.specials import PAD
 
-__all__ = ["DecoderState", "Seq2SeqModel", "LanguageModel", "padding_mask"]
+__all__ = ["DecoderState", "LanguageModel", "Seq2SeqModel", "padding_mask"]
 
 
 def padding_mask(tokens: Tensor) -> Tensor:
@@ -57,12 +57,12 @@ class DecoderState:
     group: int = 1
     per_source: ClassVar[tuple[str, ...]] = ()
 
-    def repeat_rows(self, k: int) -> "DecoderState":
+    def repeat_rows(self, k: int) -> DecoderState:
         """Row i becomes rows i*k ... i*k + k - 1 (per-source fields stay as they are)."""
         index = torch.arange(self.rows(), device=self._device()).repeat_interleave(k)
         return self._with(index, None, self.group * k)
 
-    def select(self, index: Tensor) -> "DecoderState":
+    def select(self, index: Tensor) -> DecoderState:
         """Return a state whose row i is row ``index[i]`` of this one.
 
         With ``group > 1`` every new group of rows must come from one old group (beam search
@@ -93,7 +93,7 @@ class DecoderState:
                 return value.device
         return None
 
-    def _with(self, row_index: Tensor, source_index: Tensor | None, group: int) -> "DecoderState":
+    def _with(self, row_index: Tensor, source_index: Tensor | None, group: int) -> DecoderState:
         changes = {}
         for f in fields(self):
             value = getattr(self, f.name)

@@ -46,8 +46,8 @@ __all__ = [
     "RecurrentDecoderState",
     "RecurrentEncoder",
     "RecurrentSeq2Seq",
-    "check_recurrent_config",
     "build_recurrent",
+    "check_recurrent_config",
 ]
 
 

@@ -26,7 +26,7 @@ from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
 from seqlab.nn.init import init_weights
 from seqlab.text.specials import PAD
 
-__all__ = ["RecurrentLMState", "RecurrentLM", "build_recurrent_lm"]
+__all__ = ["RecurrentLM", "RecurrentLMState", "build_recurrent_lm"]
 
 
 @dataclass

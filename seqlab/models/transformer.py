@@ -22,7 +22,11 @@ from torch import Tensor, nn
 from seqlab.config import TransformerConfig
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.nn.linear import Linear
-from seqlab.nn.positional import LearnedPositions, PositionalEmbedding, SinusoidalPositions
+from seqlab.nn.positional import (
+    LearnedPositions,
+    PositionalEmbedding,
+    SinusoidalPositions,
+)
 from seqlab.nn.transformer_layers import DecoderLayer, EncoderLayer
 from seqlab.text.specials import PAD
 

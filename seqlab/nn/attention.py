@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from seqlab.nn.linear import Linear, PackedWeight
 
-__all__ = ["attention_explicit", "attention_fused", "causal_mask", "MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
 
 
 def causal_mask(t_q: int, t_k: int | None = None, *, device=None) -> Tensor:

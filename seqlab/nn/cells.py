@@ -43,18 +43,18 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 __all__ = [
-    "rnn_step",
-    "lstm_step",
-    "gru_step",
-    "RNNCell",
-    "LSTMCell",
-    "GRUCell",
     "ExplicitRecurrent",
-    "FusedRNN",
-    "FusedLSTM",
     "FusedGRU",
+    "FusedLSTM",
+    "FusedRNN",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
     "RecurrentState",
+    "gru_step",
+    "lstm_step",
     "make_recurrent",
+    "rnn_step",
     "state_to_batch_first",
     "state_to_layer_first",
 ]

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from seqlab.errors import ConfigError, DataError
 from seqlab.text.specials import PAD
 
-__all__ = ["load_word2vec_text", "init_embedding_from"]
+__all__ = ["init_embedding_from", "load_word2vec_text"]
 
 
 def _is_header(fields: list[str]) -> bool:

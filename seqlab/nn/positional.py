@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from seqlab.nn.dropout import Dropout
 
-__all__ = ["sinusoidal_table", "SinusoidalPositions", "LearnedPositions", "PositionalEmbedding"]
+__all__ = ["LearnedPositions", "PositionalEmbedding", "SinusoidalPositions", "sinusoidal_table"]
 
 
 def sinusoidal_table(max_positions: int, d_model: int) -> Tensor:

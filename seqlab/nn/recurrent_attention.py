@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RecurrentAttention", "DotAttention", "GeneralAttention", "AdditiveAttention", "build_attention"]
+__all__ = ["AdditiveAttention", "DotAttention", "GeneralAttention", "RecurrentAttention", "build_attention"]
 
 
 class RecurrentAttention(nn.Module):

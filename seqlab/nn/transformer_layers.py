@@ -11,7 +11,7 @@ Feed-forward:    FFN(x) = max(0, x W_1 + b_1) W_2 + b_2
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,7 @@ from seqlab.nn.attention import MultiHeadAttention
 from seqlab.nn.dropout import Dropout
 from seqlab.nn.linear import Linear
 
-__all__ = ["FeedForward", "AddNorm", "EncoderLayer", "DecoderLayer"]
+__all__ = ["AddNorm", "DecoderLayer", "EncoderLayer", "FeedForward"]
 
 
 class FeedForward(nn.Module):

@@ -2,19 +2,25 @@
 
 from seqlab.text.pair import TOKENIZER_FILE, TokenizerPair
 from seqlab.text.specials import EOS, PAD, SOS, SPECIALS, UNK
-from seqlab.text.tokenizer import BPETokenizer, CharTokenizer, Tokenizer, WordTokenizer, train_tokenizer
+from seqlab.text.tokenizer import (
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    WordTokenizer,
+    train_tokenizer,
+)
 
 __all__ = [
+    "EOS",
     "PAD",
     "SOS",
-    "EOS",
-    "UNK",
     "SPECIALS",
-    "Tokenizer",
-    "BPETokenizer",
-    "WordTokenizer",
-    "CharTokenizer",
-    "train_tokenizer",
-    "TokenizerPair",
     "TOKENIZER_FILE",
+    "UNK",
+    "BPETokenizer",
+    "CharTokenizer",
+    "Tokenizer",
+    "TokenizerPair",
+    "WordTokenizer",
+    "train_tokenizer",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from seqlab.errors import CheckpointError
 from seqlab.text.tokenizer import Tokenizer, _read_json, train_tokenizer
@@ -14,7 +15,7 @@ from seqlab.training.checkpoint import atomic_write_text
 if TYPE_CHECKING:
     from seqlab.config import TokenizerConfig
 
-__all__ = ["TokenizerPair", "TOKENIZER_FILE"]
+__all__ = ["TOKENIZER_FILE", "TokenizerPair"]
 
 TOKENIZER_FILE = "tokenizer.json"
 """File name of the tokenizer pair inside a run folder."""
@@ -41,7 +42,7 @@ class TokenizerPair:
         return self.src is self.tgt
 
     @classmethod
-    def train(cls, pairs: Sequence[tuple[str, str]], cfg: "TokenizerConfig") -> "TokenizerPair":
+    def train(cls, pairs: Sequence[tuple[str, str]], cfg: TokenizerConfig) -> TokenizerPair:
         """Train on the sentence pairs: one tokenizer on both columns when ``cfg.joint``, else one
         per column, each with ``cfg.vocab_size`` entries."""
         if cfg.joint:
@@ -63,7 +64,7 @@ class TokenizerPair:
         return {"joint": self.joint, "src": src, "tgt": src if self.joint else self.tgt.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: object) -> "TokenizerPair":
+    def from_dict(cls, data: object) -> TokenizerPair:
         """Inverse of :meth:`to_dict`. Raises CheckpointError when ``data`` is malformed."""
         if not isinstance(data, dict) or not {"joint", "src", "tgt"} <= set(data):
             raise CheckpointError('expected a JSON object with keys "joint", "src" and "tgt"')
@@ -77,7 +78,7 @@ class TokenizerPair:
         return path
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "TokenizerPair":
+    def load(cls, run_dir: str | Path) -> TokenizerPair:
         """Read ``run_dir/tokenizer.json``.
 
         Raises:

@@ -22,8 +22,9 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from seqlab.errors import CheckpointError
 from seqlab.text.specials import SPECIALS, UNK
@@ -33,12 +34,12 @@ if TYPE_CHECKING:
     from seqlab.config import TokenizerConfig
 
 __all__ = [
-    "Tokenizer",
     "BPETokenizer",
-    "WordTokenizer",
     "CharTokenizer",
-    "train_tokenizer",
+    "Tokenizer",
+    "WordTokenizer",
     "detokenize_words",
+    "train_tokenizer",
 ]
 
 _N_SPECIALS = len(SPECIALS)
@@ -75,7 +76,7 @@ class Tokenizer(abc.ABC):
     """
 
     kind: ClassVar[str]
-    _registry: ClassVar[dict[str, type["Tokenizer"]]] = {}
+    _registry: ClassVar[dict[str, type[Tokenizer]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -113,11 +114,11 @@ class Tokenizer(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def _from_dict(cls, data: dict) -> "Tokenizer":
+    def _from_dict(cls, data: dict) -> Tokenizer:
         """Rebuild from ``to_dict`` output (``data["kind"]`` already checked)."""
 
     @staticmethod
-    def from_dict(data: Any) -> "Tokenizer":
+    def from_dict(data: Any) -> Tokenizer:
         """Rebuild any tokenizer from :meth:`to_dict` output.
 
         Raises:
@@ -142,7 +143,7 @@ class Tokenizer(abc.ABC):
         atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False))
 
     @staticmethod
-    def load(path: str | Path) -> "Tokenizer":
+    def load(path: str | Path) -> Tokenizer:
         """Read a tokenizer written by :meth:`save`.
 
         Raises:
@@ -187,7 +188,7 @@ class BPETokenizer(Tokenizer):
     @classmethod
     def train(
         cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2, lowercase: bool = False
-    ) -> "BPETokenizer":
+    ) -> BPETokenizer:
         """Learn merges from ``texts`` until the vocabulary has ``vocab_size`` entries (or no pair
         occurs ``min_frequency`` times)."""
         from tokenizers import (
@@ -241,7 +242,7 @@ class BPETokenizer(Tokenizer):
         return {"kind": self.kind, "lowercase": self.lowercase, "hf": self.hf.to_str()}
 
     @classmethod
-    def _from_dict(cls, data: dict) -> "BPETokenizer":
+    def _from_dict(cls, data: dict) -> BPETokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
         return cls(HFTokenizer.from_str(data["hf"]), lowercase=bool(data["lowercase"]))
@@ -277,7 +278,7 @@ class _VocabTokenizer(Tokenizer):
     @classmethod
     def train(
         cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 1, lowercase: bool = False
-    ) -> "_VocabTokenizer":
+    ) -> _VocabTokenizer:
         """Keep the ``vocab_size - 4`` most frequent pieces seen at least ``min_frequency`` times
         (ties broken alphabetically, so training is deterministic)."""
         counts: Counter[str] = Counter()
@@ -316,7 +317,7 @@ class _VocabTokenizer(Tokenizer):
         return {"kind": self.kind, "lowercase": self.lowercase, "vocab": list(self.vocab)}
 
     @classmethod
-    def _from_dict(cls, data: dict) -> "_VocabTokenizer":
+    def _from_dict(cls, data: dict) -> _VocabTokenizer:
         return cls([str(v) for v in data["vocab"]], lowercase=bool(data["lowercase"]))
 
 
@@ -387,7 +388,7 @@ class CharTokenizer(_VocabTokenizer):
         return "".join(pieces)
 
 
-def train_tokenizer(texts: Iterable[str], cfg: "TokenizerConfig") -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
     """Train the tokenizer that ``cfg`` describes on ``texts``.
 
     Args:

@@ -51,10 +51,10 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "atomic_write_bytes",
     "atomic_write_text",
-    "save_checkpoint",
+    "list_checkpoints",
     "load_checkpoint",
     "read_meta",
-    "list_checkpoints",
+    "save_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "seqlab-checkpoint/1"

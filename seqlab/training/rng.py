@@ -22,7 +22,7 @@ from torch import Tensor
 
 from seqlab.errors import CheckpointError
 
-__all__ = ["seed_everything", "capture_rng_state", "restore_rng_state"]
+__all__ = ["capture_rng_state", "restore_rng_state", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:

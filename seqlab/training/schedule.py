@@ -32,12 +32,12 @@ from seqlab.config import TrainConfig
 from seqlab.errors import ConfigError
 
 __all__ = [
-    "noam",
-    "warmup_cosine",
-    "inverse_sqrt",
-    "constant",
     "build_scheduler",
+    "constant",
+    "inverse_sqrt",
+    "noam",
     "teacher_forcing_ratio",
+    "warmup_cosine",
 ]
 
 

@@ -35,13 +35,18 @@ from seqlab.evaluation.evaluate import evaluate_pairs
 from seqlab.evaluation.metrics import teacher_forced_nll
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta, save_checkpoint
+from seqlab.training.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
+)
 from seqlab.training.loss import output_layer_nll
 from seqlab.training.optimizer import build_optimizer
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
-__all__ = ["TrainResult", "train", "load_corpus", "RUN_FORMAT"]
+__all__ = ["RUN_FORMAT", "TrainResult", "load_corpus", "train"]
 
 RUN_FORMAT = "seqlab-run/1"
 
