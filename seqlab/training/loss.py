@@ -17,14 +17,15 @@ exactly ``F.cross_entropy(..., label_smoothing=eps)``.
 Two functions compute the same values:
 
 * :func:`label_smoothed_nll` takes the logits and writes the loss out, autograd doing the rest
-  (readable; used for evaluation and as the reference);
+  (readable; the reference the fast path is tested against);
 * :func:`output_layer_nll` is the training path. It takes the decoder outputs h and the output
   layer (W, b) instead of the logits, drops padded rows, and computes, block by block of rows,
 
       z = h W^T + b,   L,   dL/dz_k = p(k) - q'(k)   (p = softmax(z)),   dL/dh = (p - q') W,
       dL/dW = (p - q')^T h
 
-  in the forward pass, so the (N, V) logits and their float32 log-softmax never exist in full.
+  in the forward pass, so the float32 logits and their log-softmax never exist in full (only
+  the gradient G = p - q', in the compute dtype, for the two products at the end).
   With autograd the same gradient costs a log-softmax backward, a zero-filled (N, V) tensor for the
   gather's backward and the sum's broadcast, each a fresh allocation of tens of MB (which on this
   CPU costs as much as the arithmetic, in page faults). ``tests/training/test_loss.py`` holds values
