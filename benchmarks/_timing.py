@@ -28,6 +28,7 @@ from torch import Tensor
 from seqlab.text.specials import EOS, PAD, SOS, UNK
 
 __all__ = [
+    "CLIP_NORM",
     "EOS",
     "FIRST_REAL_ID",
     "PAD",
@@ -40,7 +41,9 @@ __all__ = [
     "machine_info",
     "make_batch",
     "make_batches",
+    "optimizer_step",
     "precision_context",
+    "training_optimizer",
     "print_table",
     "run_rounds",
     "write_json",
@@ -162,6 +165,23 @@ def make_batches(seed: int, count: int, **kwargs) -> list[Batch]:
     """``count`` batches from one seeded generator (the same for every system)."""
     generator = torch.Generator().manual_seed(seed)
     return [make_batch(generator, **kwargs) for _ in range(count)]
+
+
+CLIP_NORM = 1.0
+"""Every training row clips the global gradient norm at this value."""
+
+
+def training_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimiser of every training row: PyTorch's fused Adam, as seqlab's trainer uses."""
+    return torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=True)
+
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    """The rest of every training step: backward, clip at ``CLIP_NORM``, optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+    optimizer.step()
 
 
 def precision_context(precision: str):

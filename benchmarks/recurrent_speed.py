@@ -36,22 +36,25 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import (
+    CLIP_NORM,
     PAD,
     Batch,
     add_common_options,
     apply_threads,
     machine_info,
     make_batches,
+    optimizer_step,
     precision_context,
     print_table,
     run_rounds,
+    training_optimizer,
     write_json,
 )
 
 __all__ = ["main"]
 
 VOCAB, LAYERS, EMBEDDING, HIDDEN, DROPOUT = 8000, 2, 256, 256, 0.2
-LABEL_SMOOTHING, CLIP_NORM = 0.1, 1.0
+LABEL_SMOOTHING = 0.1
 BATCH, MIN_LEN, MAX_LEN, N_BATCHES = 64, 12, 16, 8
 AIM_FUSED_VS_BARE = 0.9
 DEFAULTS = ((3, 7, 5), (1, 2, 1))  # (warmup, repeats, iters): full run / --quick
@@ -95,7 +98,7 @@ def train_call(model: nn.Module, batches: list[Batch], precision: str):
     """call(i): one training step on batch i; returns its non-pad target tokens."""
     from seqlab.training.loss import label_smoothed_nll
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=True)
+    optimizer = training_optimizer(model)
     model.train()
 
     def call(i: int) -> int:
@@ -103,10 +106,7 @@ def train_call(model: nn.Module, batches: list[Batch], precision: str):
         with precision_context(precision):
             logits = model(b.src, b.tgt_in)  # (B, T, V)
         loss_sum, _, n = label_smoothed_nll(logits, b.tgt_out, epsilon=LABEL_SMOOTHING)
-        optimizer.zero_grad(set_to_none=True)
-        (loss_sum / n).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
-        optimizer.step()
+        optimizer_step(model, optimizer, loss_sum / n)
         return b.n_tgt_tokens
 
     return call

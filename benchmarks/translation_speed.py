@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import (
+    CLIP_NORM,
     EOS,
     PAD,
     Batch,
@@ -36,9 +37,11 @@ from _timing import (
     apply_threads,
     machine_info,
     make_batches,
+    optimizer_step,
     precision_context,
     print_table,
     run_rounds,
+    training_optimizer,
     write_json,
 )
 
@@ -46,7 +49,7 @@ __all__ = ["main"]
 
 VOCAB = 8000
 LAYERS, D_MODEL, HEADS, FFN = 3, 256, 4, 1024
-DROPOUT, LABEL_SMOOTHING, CLIP_NORM = 0.1, 0.1, 1.0
+DROPOUT, LABEL_SMOOTHING = 0.1, 0.1
 TRAIN_BATCH, DECODE_BATCH, MIN_LEN, MAX_LEN = 64, 32, 12, 16
 NEW_TOKENS, BEAM, LENGTH_PENALTY = 20, 5, 0.6
 N_BATCHES = 8
@@ -133,23 +136,11 @@ class TorchTransformerMT(nn.Module):
 # training steps: call(i) -> non-pad target tokens of the batch it trained on
 
 
-def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    """The same optimiser for every system: PyTorch's fused Adam, as seqlab's trainer uses."""
-    return torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=True)
-
-
-def _finish_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
-    optimizer.step()
-
-
 def seqlab_train(model: nn.Module, batches: list[Batch], precision: str):
     """The step of seqlab's trainer: decoder features, then the fused output layer + loss."""
     from seqlab.training.loss import output_layer_nll
 
-    optimizer = _optimizer(model)
+    optimizer = training_optimizer(model)
     out = model.output_layer
 
     def call(i: int) -> int:
@@ -157,14 +148,14 @@ def seqlab_train(model: nn.Module, batches: list[Batch], precision: str):
         with precision_context(precision):
             h = model.features(b.src, b.tgt_in)  # (B, T, d)
             loss_sum, _, n = output_layer_nll(h, out.weight, out.bias, b.tgt_out, epsilon=LABEL_SMOOTHING)
-        _finish_step(model, optimizer, loss_sum / n)
+        optimizer_step(model, optimizer, loss_sum / n)
         return b.n_tgt_tokens
 
     return call
 
 
 def marian_train(model: nn.Module, batches: list[Batch], precision: str, *, smoothing: bool):
-    optimizer = _optimizer(model)
+    optimizer = training_optimizer(model)
     labels = [b.tgt_out.masked_fill(b.tgt_out.eq(PAD), -100) for b in batches]
 
     def call(i: int) -> int:
@@ -178,14 +169,14 @@ def marian_train(model: nn.Module, batches: list[Batch], precision: str, *, smoo
             else:  # the model's own loss: plain cross-entropy, mean over labels != -100
                 loss = model(input_ids=b.src, attention_mask=b.src.ne(PAD), decoder_input_ids=b.tgt_in,
                              labels=y).loss
-        _finish_step(model, optimizer, loss)
+        optimizer_step(model, optimizer, loss)
         return b.n_tgt_tokens
 
     return call
 
 
 def torch_train(model: nn.Module, batches: list[Batch], precision: str):
-    optimizer = _optimizer(model)
+    optimizer = training_optimizer(model)
 
     def call(i: int) -> int:
         b = batches[i % len(batches)]
@@ -193,7 +184,7 @@ def torch_train(model: nn.Module, batches: list[Batch], precision: str):
             logits = model(b.src, b.tgt_in)
         loss = F.cross_entropy(logits.float().flatten(0, 1), b.tgt_out.flatten(), ignore_index=PAD,
                                label_smoothing=LABEL_SMOOTHING)
-        _finish_step(model, optimizer, loss)
+        optimizer_step(model, optimizer, loss)
         return b.n_tgt_tokens
 
     return call

@@ -59,7 +59,8 @@ class DecoderState:
 
     def repeat_rows(self, k: int) -> DecoderState:
         """Row i becomes rows i*k ... i*k + k - 1 (per-source fields stay as they are)."""
-        index = torch.arange(self.rows(), device=self._device()).repeat_interleave(k)
+        rows = self._row_tensor()
+        index = torch.arange(rows.size(0), device=rows.device).repeat_interleave(k)
         return self._with(index, None, self.group * k)
 
     def select(self, index: Tensor) -> DecoderState:
@@ -77,21 +78,14 @@ class DecoderState:
             raise ValueError(f"select: each group of {self.group} rows must come from a single old group")
         return self._with(index, source_index, self.group)
 
-    def rows(self) -> int:
-        """The number of hypothesis rows."""
+    def _row_tensor(self) -> Tensor:
+        """The first tensor with one row per hypothesis (its size and device are the state's)."""
         for f in fields(self):
             if f.name not in self.per_source:
                 value = _first_tensor(getattr(self, f.name))
                 if value is not None:
-                    return value.size(0)
+                    return value
         raise ValueError("this state holds no per-row tensor")
-
-    def _device(self):
-        for f in fields(self):
-            value = _first_tensor(getattr(self, f.name))
-            if value is not None:
-                return value.device
-        return None
 
     def _with(self, row_index: Tensor, source_index: Tensor | None, group: int) -> DecoderState:
         changes = {}

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.nn.linear import Linear, PackedWeight
+from seqlab.nn.linear import Linear, PackedWeight, tensor_identity
 
 __all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
 
@@ -148,7 +148,7 @@ class MultiHeadAttention(nn.Module):
         device_type = params[0].device.type
         autocast = torch.is_autocast_enabled(device_type)
         dtype = torch.get_autocast_dtype(device_type) if autocast else params[0].dtype
-        key = (dtype, *((p.data_ptr(), p._version) for p in params))
+        key = (dtype, *map(tensor_identity, params))
         if self._stacked is None or self._stacked[0] != key:
             self._stacked = (key, torch.cat(params[:3]).to(dtype), torch.cat(params[3:]).to(dtype))
         return self._stacked[1], self._stacked[2]

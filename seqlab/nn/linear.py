@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Linear", "PackedWeight", "packed_linear_available"]
+__all__ = ["Linear", "PackedWeight", "packed_linear_available", "tensor_identity"]
 
 
 def packed_linear_available() -> bool:
@@ -39,7 +39,7 @@ def _product_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
     return weight.dtype
 
 
-def _identity(t: Tensor) -> tuple[int, int]:
+def tensor_identity(t: Tensor) -> tuple[int, int]:
     """(storage address, version): changes when ``t`` is replaced or modified in place.
 
     Tensors made under ``torch.inference_mode()`` have no version counter; they cannot be modified
@@ -63,7 +63,7 @@ class PackedWeight:
 
     def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """x W^T + b in bf16 with the packed W; x (..., in) -> (..., out). Call only when :meth:`applies`."""
-        key = (_identity(weight), None if bias is None else _identity(bias))
+        key = (tensor_identity(weight), None if bias is None else tensor_identity(bias))
         if key != self._key:
             self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
             self._bias = None if bias is None else bias.detach().to(torch.bfloat16)

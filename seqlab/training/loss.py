@@ -43,6 +43,15 @@ from seqlab.text.specials import PAD
 __all__ = ["label_smoothed_nll", "output_layer_nll"]
 
 
+def _check_arguments(name: str, scores: Tensor, target: Tensor, epsilon: float) -> None:
+    """epsilon in [0, 1) and ``scores`` (..., X) matching ``target`` (...)."""
+    if not 0.0 <= epsilon < 1.0:
+        raise ValueError(f"label smoothing epsilon must be in [0, 1), got {epsilon}")
+    if scores.shape[:-1] != target.shape:
+        raise ValueError(f"{name} {tuple(scores.shape)} do not match target {tuple(target.shape)} (expected (..., "
+                         f"{'V' if name == 'logits' else 'd'}))")
+
+
 
 
 def label_smoothed_nll(
@@ -65,10 +74,7 @@ def label_smoothed_nll(
         float32 tensor, differentiable), the unsmoothed NLL sum -sum log p(y) (0-dim float32, for
         perplexity exp(nll_sum / n_tokens)), and the number of real tokens (int).
     """
-    if not 0.0 <= epsilon < 1.0:
-        raise ValueError(f"label smoothing epsilon must be in [0, 1), got {epsilon}")
-    if logits.shape[:-1] != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} do not match target {tuple(target.shape)} (expected (..., V))")
+    _check_arguments("logits", logits, target, epsilon)
     V = logits.size(-1)
     log_p = F.log_softmax(logits.float(), dim=-1)  # (B, T, V) float32
     real = target.ne(ignore_index)  # (B, T)
@@ -108,11 +114,7 @@ def output_layer_nll(
         epsilon, ignore_index: as in :func:`label_smoothed_nll`.
         chunk_rows: rows per block (memory and speed only; results do not depend on it).
     """
-    if not 0.0 <= epsilon < 1.0:
-        raise ValueError(f"label smoothing epsilon must be in [0, 1), got {epsilon}")
-    if features.shape[:-1] != target.shape:
-        raise ValueError(f"features {tuple(features.shape)} do not match target {tuple(target.shape)} "
-                         "(expected (..., d))")
+    _check_arguments("features", features, target, epsilon)
     V = weight.size(0)
     flat_target = target.reshape(-1)
     real = flat_target.ne(ignore_index).nonzero().squeeze(1)  # (N,) indices of real rows

@@ -229,7 +229,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tc.precision == "bf16" else contextlib.nullcontext
     start = time.monotonic()
     stopped = "max_steps"
-    window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
+    window = _new_window()
     bar = tqdm(total=tc.max_steps, initial=loop.step, disable=not progress, dynamic_ncols=True, unit="step")
     batches = batcher.iterate(loop.epoch, loop.batch_pos)
     model.train()
@@ -267,7 +267,7 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
                           "grad_norms": window["grad_norms"]}  # the global norm of every step
                 _log(metrics_path, record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
-                window = {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
+                window = _new_window()
             if loop.step % tc.eval_every == 0:
                 if _evaluate_and_save(loop, evaluate, checkpoint, tc, metrics_path, echo):
                     stopped = "patience"
@@ -282,6 +282,11 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     last_eval = _last_eval(metrics_path)
     echo(f"stopped at step {loop.step} ({stopped}); run folder {run_dir}")
     return TrainResult(run_dir, loop.step, loop.epoch, stopped, loop.best, last_eval)
+
+
+def _new_window() -> dict:
+    """Sums over the steps since the last log line."""
+    return {"loss": 0.0, "nll": 0.0, "tokens": 0, "time": time.monotonic(), "grad_norms": []}
 
 
 def _train_step(model, optimizer, batch, teacher_forcing: float, tc, autocast) -> tuple[torch.Tensor, torch.Tensor, int, float]:
