@@ -31,6 +31,7 @@ __all__ = [
     "CLIP_NORM",
     "EOS",
     "FIRST_REAL_ID",
+    "LABEL_SMOOTHING",
     "PAD",
     "SOS",
     "Batch",
@@ -43,9 +44,12 @@ __all__ = [
     "make_batches",
     "optimizer_step",
     "precision_context",
-    "training_optimizer",
     "print_table",
+    "report",
     "run_rounds",
+    "schedule",
+    "seqlab_train",
+    "training_optimizer",
     "write_json",
 ]
 
@@ -170,6 +174,9 @@ def make_batches(seed: int, count: int, **kwargs) -> list[Batch]:
 CLIP_NORM = 1.0
 """Every training row clips the global gradient norm at this value."""
 
+LABEL_SMOOTHING = 0.1
+"""Every training row's loss smooths the labels with this epsilon."""
+
 
 def training_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimiser of every training row: PyTorch's fused Adam, as seqlab's trainer uses."""
@@ -182,6 +189,24 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, los
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
     optimizer.step()
+
+
+def seqlab_train(model: torch.nn.Module, batches: list[Batch], precision: str):
+    """The step of seqlab's trainer: decoder features, then the fused output layer + loss."""
+    from seqlab.training.loss import output_layer_nll
+
+    optimizer = training_optimizer(model)
+    out = model.output_layer
+
+    def call(i: int) -> int:
+        b = batches[i % len(batches)]
+        with precision_context(precision):
+            h = model.features(b.src, b.tgt_in)  # (B, T, d)
+            loss_sum, _, n = output_layer_nll(h, out.weight, out.bias, b.tgt_out, epsilon=LABEL_SMOOTHING)
+        optimizer_step(model, optimizer, loss_sum / n)
+        return b.n_tgt_tokens
+
+    return call
 
 
 def precision_context(precision: str):
@@ -251,6 +276,14 @@ def run_rounds(
     return results
 
 
+def schedule(args: argparse.Namespace, full: tuple[int, int, int], quick: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(warmup, repeats, iters): ``quick`` with ``--quick``, else ``full``; each overridden by its option."""
+    warmup, repeats, iters = quick if args.quick else full
+    return (args.warmup if args.warmup is not None else warmup,
+            args.repeats if args.repeats is not None else repeats,
+            args.iters if args.iters is not None else iters)
+
+
 # --------------------------------------------------------------------------------------------
 # output
 
@@ -277,6 +310,15 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]], *, file=None) 
     print("  ".join("-" * w for w in widths), file=file)
     for c in cells:
         print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(c, widths))), file=file)
+
+
+def report(benchmark: str, out: Path | None, settings: dict, rows: list[dict], **extra) -> dict:
+    """The JSON report of a run (machine, settings, rows, ``extra``); written to ``out`` when given."""
+    payload = {"benchmark": benchmark, "machine": machine_info(), "settings": settings, "rows": rows, **extra}
+    if out is not None:
+        write_json(out, payload)
+        print(f"wrote {out}")
+    return payload
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -31,25 +31,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import (
     CLIP_NORM,
     EOS,
+    LABEL_SMOOTHING,
     PAD,
     Batch,
     add_common_options,
     apply_threads,
-    machine_info,
     make_batches,
     optimizer_step,
     precision_context,
     print_table,
+    report,
     run_rounds,
+    schedule,
+    seqlab_train,
     training_optimizer,
-    write_json,
 )
 
 __all__ = ["main"]
 
 VOCAB = 8000
 LAYERS, D_MODEL, HEADS, FFN = 3, 256, 4, 1024
-DROPOUT, LABEL_SMOOTHING = 0.1, 0.1
+DROPOUT = 0.1
 TRAIN_BATCH, DECODE_BATCH, MIN_LEN, MAX_LEN = 64, 32, 12, 16
 NEW_TOKENS, BEAM, LENGTH_PENALTY = 20, 5, 0.6
 N_BATCHES = 8
@@ -134,24 +136,6 @@ class TorchTransformerMT(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # training steps: call(i) -> non-pad target tokens of the batch it trained on
-
-
-def seqlab_train(model: nn.Module, batches: list[Batch], precision: str):
-    """The step of seqlab's trainer: decoder features, then the fused output layer + loss."""
-    from seqlab.training.loss import output_layer_nll
-
-    optimizer = training_optimizer(model)
-    out = model.output_layer
-
-    def call(i: int) -> int:
-        b = batches[i % len(batches)]
-        with precision_context(precision):
-            h = model.features(b.src, b.tgt_in)  # (B, T, d)
-            loss_sum, _, n = output_layer_nll(h, out.weight, out.bias, b.tgt_out, epsilon=LABEL_SMOOTHING)
-        optimizer_step(model, optimizer, loss_sum / n)
-        return b.n_tgt_tokens
-
-    return call
 
 
 def marian_train(model: nn.Module, batches: list[Batch], precision: str, *, smoothing: bool):
@@ -249,15 +233,7 @@ def marian_decode(model: nn.Module, batches: list[Batch], precision: str, beam: 
 # driver
 
 
-def _schedule(args, task: str) -> tuple[int, int, int]:
-    full, quick = DEFAULTS[task]
-    warmup, repeats, iters = quick if args.quick else full
-    return (args.warmup if args.warmup is not None else warmup,
-            args.repeats if args.repeats is not None else repeats,
-            args.iters if args.iters is not None else iters)
-
-
-def _rows(task: str, precision: str, unit: str, results: dict, losses: dict, schedule) -> list[dict]:
+def _rows(task: str, precision: str, unit: str, results: dict, losses: dict, plan) -> list[dict]:
     rows = []
     marian = results.get("marian")
     for name, m in results.items():
@@ -265,14 +241,14 @@ def _rows(task: str, precision: str, unit: str, results: dict, losses: dict, sch
             "task": task, "precision": precision, "system": name, "unit": unit,
             "median": m.median, "rates": m.rates, "seconds": m.seconds, "spread": m.spread,
             "ratio_vs_marian": m.median / marian.median if marian else None,
-            "loss": losses.get(name), "warmup": schedule[0], "repeats": schedule[1], "iters": schedule[2],
+            "loss": losses.get(name), "warmup": plan[0], "repeats": plan[1], "iters": plan[2],
         })
     return rows
 
 
 def run_training(args, systems: dict, precisions: list[str]) -> list[dict]:
     batches = make_batches(args.seed, N_BATCHES, size=TRAIN_BATCH, min_len=MIN_LEN, max_len=MAX_LEN, vocab=VOCAB)
-    schedule = _schedule(args, "train")
+    plan = schedule(args, *DEFAULTS["train"])
     losses = {
         "seqlab": f"output_layer_nll eps={LABEL_SMOOTHING} (sum/n), as the trainer",
         "marian": "model's own loss: plain cross-entropy (labels=...)",
@@ -289,17 +265,17 @@ def run_training(args, systems: dict, precisions: list[str]) -> list[dict]:
             "marian+ls": marian_train(systems["marian"], batches, precision, smoothing=True),
             "torch.nn.Transformer": torch_train(systems["torch.nn.Transformer"], batches, precision),
         }
-        print(f"training, {precision}: warmup {schedule[0]}, {schedule[1]} rounds x {schedule[2]} steps ...",
+        print(f"training, {precision}: warmup {plan[0]}, {plan[1]} rounds x {plan[2]} steps ...",
               flush=True)
-        results = run_rounds(calls, warmup=schedule[0], repeats=schedule[1], iters=schedule[2])
-        rows += _rows("train", precision, "tgt tokens/s", results, losses, schedule)
+        results = run_rounds(calls, warmup=plan[0], repeats=plan[1], iters=plan[2])
+        rows += _rows("train", precision, "tgt tokens/s", results, losses, plan)
     return rows
 
 
 def run_decoding(args, systems: dict, precisions: list[str]) -> list[dict]:
     batches = make_batches(args.seed + 1, N_BATCHES, size=DECODE_BATCH, min_len=MIN_LEN, max_len=MAX_LEN,
                            vocab=VOCAB)
-    schedule = _schedule(args, "decode")
+    plan = schedule(args, *DEFAULTS["decode"])
     rows = []
     for model in systems.values():
         model.eval()
@@ -310,10 +286,10 @@ def run_decoding(args, systems: dict, precisions: list[str]) -> list[dict]:
                 "seqlab": seqlab_decode(systems["seqlab"], batches, precision, beam),
                 "marian": marian_decode(systems["marian"], batches, precision, beam),
             }
-            print(f"{task}, {precision}: warmup {schedule[0]}, {schedule[1]} rounds x {schedule[2]} batches ...",
+            print(f"{task}, {precision}: warmup {plan[0]}, {plan[1]} rounds x {plan[2]} batches ...",
                   flush=True)
-            results = run_rounds(calls, warmup=schedule[0], repeats=schedule[1], iters=schedule[2])
-            rows += _rows(task, precision, "sentences/s", results, {}, schedule)
+            results = run_rounds(calls, warmup=plan[0], repeats=plan[1], iters=plan[2])
+            rows += _rows(task, precision, "sentences/s", results, {}, plan)
     return rows
 
 
@@ -415,12 +391,7 @@ def main(argv=None) -> dict:
         print("\nlosses: " + "; ".join(losses))
     print("spread = (max - min) / median over rounds; large values mean a noisy machine.")
 
-    payload = {"benchmark": "translation_speed", "machine": machine_info(), "settings": settings,
-               "rows": rows, "aims": aims}
-    if args.out is not None:
-        write_json(args.out, payload)
-        print(f"wrote {args.out}")
-    return payload
+    return report("translation_speed", args.out, settings, rows, aims=aims)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.nn import cells
 from seqlab.nn.cells import (
     ExplicitRecurrent,
     FusedGRU,
@@ -161,8 +160,8 @@ def _packed_reference(ref, x, lengths, state):
 @pytest.mark.parametrize(
     "mode, lengths",
     [
-        ("lstm", [7, 3, 1, 7, 5, 2]),  # several lengths: fused head, packed tail
-        ("lstm", [4, 6, 4, 6, 6, 4]),  # two lengths: fused head, fused tail
+        ("lstm", [7, 3, 1, 7, 5, 2]),  # five lengths, one of them 1
+        ("lstm", [4, 6, 4, 6, 6, 4]),  # two lengths
         ("lstm", [5, 5, 5, 5, 5, 5]),  # one length, shorter than the batch: one fused call
         ("gru", [2, 7, 4, 7, 3, 6]),
     ],
@@ -198,19 +197,27 @@ def test_fused_variable_lengths_equal_packing(mode, lengths):
         torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-5, rtol=0, msg=name)
 
 
-def test_fused_packs_only_the_tail(monkeypatch):
-    """The steps all rows share run as one padded fused call; only the rest is packed."""
-    packed_steps = []
+def test_fused_runs_one_call_per_length_on_real_steps_only(monkeypatch):
+    """Each length among the rows is one call of the fused layer, over those rows' real steps."""
+    calls = []
+    forward = nn.LSTM.forward
 
-    def recording_pack(x, lengths, **kwargs):
-        packed_steps.append(list(lengths))
-        return nn.utils.rnn.pack_padded_sequence(x, lengths, **kwargs)
+    def recording_forward(self, x, hx=None):
+        calls.append(tuple(x.shape[:2]))
+        return forward(self, x, hx)
 
-    monkeypatch.setattr(cells, "pack_padded_sequence", recording_pack)
+    monkeypatch.setattr(nn.LSTM, "forward", recording_forward)
+    monkeypatch.setattr(nn.utils.rnn, "pack_padded_sequence", None)  # packing would fail
     layer = make_recurrent("lstm", 3, 4, num_layers=2, bidirectional=True)
-    lengths = torch.tensor([9, 6, 7, 6, 9, 8])
-    layer(torch.randn(6, 10, 3), lengths)
-    assert packed_steps == [[3, 3, 2, 1]] * 4  # rows of length 9, 9, 8, 7 past step 6; 2 layers x 2 directions
-    packed_steps.clear()
-    layer(torch.randn(6, 10, 3), torch.tensor([9, 6, 9, 6, 6, 9]))
-    assert packed_steps == []
+    layer(torch.randn(6, 10, 3), torch.tensor([9, 6, 7, 6, 9, 8]))
+    assert calls == [(2, 9), (2, 6), (1, 7), (1, 8)]  # (rows, steps), in order of first appearance
+    calls.clear()
+    layer(torch.randn(6, 10, 3), torch.tensor([9, 9, 9, 9, 9, 9]))
+    assert calls == [(6, 9)]
+
+
+@pytest.mark.parametrize("lengths", [[0, 3], [3, 11], [3]])
+def test_fused_rejects_lengths_outside_the_batch(lengths):
+    layer = make_recurrent("gru", 3, 4)
+    with pytest.raises(ValueError, match=r"lengths must be 2 values in \[1, 10\]"):
+        layer(torch.randn(2, 10, 3), torch.tensor(lengths))
