@@ -164,6 +164,7 @@ def _packed_reference(ref, x, lengths, state):
         ("lstm", [4, 6, 4, 6, 6, 4]),  # two lengths
         ("lstm", [5, 5, 5, 5, 5, 5]),  # one length, shorter than the batch: one fused call
         ("gru", [2, 7, 4, 7, 3, 6]),
+        ("rnn", [8, 1, 8, 5, 1, 3]),  # including the full width T
     ],
 )
 def test_fused_variable_lengths_equal_packing(mode, lengths):
