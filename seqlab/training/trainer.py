@@ -42,7 +42,7 @@ from seqlab.training.checkpoint import (
     save_checkpoint,
 )
 from seqlab.training.loss import output_layer_nll
-from seqlab.training.optimizer import build_optimizer
+from seqlab.training.optimizer import build_optimizer, clip_gradients
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
@@ -304,10 +304,7 @@ def _train_step(model, optimizer, batch, teacher_forcing: float, tc, autocast) -
         loss_sum, nll_sum, n = output_layer_nll(h, out.weight, out.bias, batch.tgt_out, epsilon=tc.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     (loss_sum / n).backward()
-    if tc.clip_value is not None:
-        torch.nn.utils.clip_grad_value_(model.parameters(), tc.clip_value)
-    clip_norm = tc.clip_norm if tc.clip_norm is not None else float("inf")
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm))
+    grad_norm = clip_gradients(model.parameters(), clip_norm=tc.clip_norm, clip_value=tc.clip_value)
     optimizer.step()
     return loss_sum.detach(), nll_sum, n, grad_norm
 
