@@ -307,16 +307,17 @@ def _build_model(data: Any, key: str, path: str | None) -> Any:
 
 
 def _check_consistency(cfg: ExperimentConfig) -> None:
-    m = cfg.model
+    m, t = cfg.model, cfg.train
     if isinstance(m, TransformerConfig):
         if m.d_model % m.heads:
             raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
-        if cfg.train.teacher_forcing < 1.0:
-            raise ConfigError(
-                "train.teacher_forcing",
-                "a Transformer decodes all positions in parallel and is trained with teacher forcing "
-                "only; set 1.0 (scheduled sampling is for recurrent models)",
-            )
+        for key, value in (("teacher_forcing", t.teacher_forcing), ("teacher_forcing_min", t.teacher_forcing_min)):
+            if value < 1.0 and (key == "teacher_forcing" or t.teacher_forcing_decay_steps > 0):
+                raise ConfigError(
+                    f"train.{key}",
+                    "a Transformer decodes all positions in parallel and is trained with teacher forcing "
+                    "only; set 1.0 (scheduled sampling is for recurrent models)",
+                )
     if m.share_embeddings and not cfg.tokenizer.joint:
         raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
     for name in ("layers", "max_positions"):
@@ -324,7 +325,6 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"model.{name}", "must be at least 1")
     if len(cfg.train.betas) != 2:
         raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
-    t = cfg.train
     if t.schedule == "cosine" and t.warmup_steps >= t.max_steps:
         raise ConfigError("train.warmup_steps", f"the cosine schedule needs warmup_steps ({t.warmup_steps}) "
                           f"below train.max_steps ({t.max_steps})")
@@ -335,8 +335,14 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     if cfg.data.max_len + 1 > m.max_positions:
         raise ConfigError("data.max_len", f"{cfg.data.max_len} tokens plus <sos>/<eos> need more than "
                           f"model.max_positions={m.max_positions}")
-    if not 0.0 <= cfg.train.teacher_forcing <= 1.0:
-        raise ConfigError("train.teacher_forcing", "must be in [0, 1]")
+    for key in ("teacher_forcing", "teacher_forcing_min"):
+        if not 0.0 <= getattr(t, key) <= 1.0:
+            raise ConfigError(f"train.{key}", f"must be in [0, 1], got {getattr(t, key)}")
+    if t.teacher_forcing_decay_steps < 0:
+        raise ConfigError("train.teacher_forcing_decay_steps", f"must be 0 (no decay) or more, got {t.teacher_forcing_decay_steps}")
+    for key in ("clip_norm", "clip_value"):
+        if getattr(t, key) is not None and getattr(t, key) <= 0:
+            raise ConfigError(f"train.{key}", f"must be positive, or null for no clipping, got {getattr(t, key)}")
     if cfg.train.batch_tokens < 1:
         raise ConfigError("train.batch_tokens", "must be at least 1")
     if cfg.tokenizer.vocab_size < 8:

@@ -160,3 +160,24 @@ def test_consistency_error_from_a_file_names_the_file(tmp_path):
 
 def test_betas_must_be_two_numbers():
     assert _error({"train": {"betas": [0.9]}}).key == "train.betas"
+
+
+@pytest.mark.parametrize("overrides, key, phrase", [
+    (["train.teacher_forcing_min=1.5"], "train.teacher_forcing_min", "must be in [0, 1], got 1.5"),
+    (["train.teacher_forcing_decay_steps=-1"], "train.teacher_forcing_decay_steps", "must be 0 (no decay) or more"),
+    (["train.clip_norm=0"], "train.clip_norm", "must be positive, or null"),
+    (["train.clip_value=-1"], "train.clip_value", "must be positive, or null"),
+    # a decay towards a ratio below 1 would fail only once training reached it
+    (["train.teacher_forcing_min=0.5", "train.teacher_forcing_decay_steps=100"],
+     "train.teacher_forcing_min", "trained with teacher forcing only"),
+])
+def test_training_options_are_checked_on_load(overrides, key, phrase):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides)
+    assert info.value.key == key and phrase in str(info.value)
+
+
+def test_scheduled_sampling_and_value_clipping_load_for_recurrent_models():
+    cfg = load_config(None, ["model.type=gru", "train.teacher_forcing_min=0.5",
+                             "train.teacher_forcing_decay_steps=100", "train.clip_value=5", "train.clip_norm=null"])
+    assert (cfg.train.teacher_forcing_min, cfg.train.clip_value, cfg.train.clip_norm) == (0.5, 5.0, None)
