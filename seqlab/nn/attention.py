@@ -139,8 +139,9 @@ class MultiHeadAttention(nn.Module):
         """[W_Q; W_K; W_V] and [b_Q; b_K; b_V].
 
         Without autograd (decoding) they are kept between calls, already in the autocast dtype
-        when autocast is on, and rebuilt when a parameter is replaced or changed in place (its
-        version counter moves), so a decoding step does not stack and cast them again.
+        when autocast is on, and rebuilt when a parameter may have changed (replaced, changed in
+        place, or after any optimizer step: :func:`seqlab.nn.linear.tensor_identity`), so a
+        decoding step does not stack and cast them again.
         """
         params = (self.W_q.weight, self.W_k.weight, self.W_v.weight, self.W_q.bias, self.W_k.bias, self.W_v.bias)
         if torch.is_grad_enabled():

@@ -10,9 +10,8 @@ measures the whole effect on decoding).
 :class:`Linear` is ``nn.Linear`` (same parameters, same state-dict keys) whose forward takes the
 packed path only when all of these hold: autograd is off, the input is on the CPU, the product
 runs in bf16 (under bf16 autocast, or with bf16 weights), and PyTorch has the oneDNN operators.
-Otherwise it is exactly ``nn.Linear``. The packed weight is cached and rebuilt when the weight is
-replaced or changed in place (its version counter moves). ``tests/nn/test_linear.py`` holds both
-paths equal.
+Otherwise it is exactly ``nn.Linear``. The packed weight is cached and rebuilt when the weight may
+have changed (see :func:`tensor_identity`). ``tests/nn/test_linear.py`` holds both paths equal.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 __all__ = ["Linear", "PackedWeight", "packed_linear_available", "tensor_identity"]
 
@@ -39,13 +39,33 @@ def _product_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
     return weight.dtype
 
 
-def tensor_identity(t: Tensor) -> tuple[int, int]:
-    """(storage address, version): changes when ``t`` is replaced or modified in place.
+_optimizer_steps = 0
+"""Steps taken by any ``torch.optim`` optimizer in this process (counted by the hook below)."""
+
+
+def _count_optimizer_step(optimizer, args, kwargs) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+register_optimizer_step_post_hook(_count_optimizer_step)
+
+
+def tensor_identity(t: Tensor) -> tuple[int, int, int]:
+    """(storage address, version, optimizer steps): changes whenever ``t`` may have changed.
+
+    The address moves when ``t`` is replaced (a new parameter, tying, loading into a new tensor), the
+    version counter when an ordinary in-place operation writes it (``copy_``, ``add_``,
+    ``load_state_dict``). Neither moves under a fused optimizer step: ``torch.optim.Adam(fused=True)``,
+    which the trainer uses, rewrites its parameters without moving their version counters. So the
+    count of optimizer steps taken in this process is part of the key too: a cache built for
+    decoding is rebuilt after every step of any optimizer. In-place writes through ``.data``
+    move nothing and are not seen.
 
     Tensors made under ``torch.inference_mode()`` have no version counter; they cannot be modified
     in place outside inference mode, and seqlab never modifies the ones it caches.
     """
-    return t.data_ptr(), 0 if t.is_inference() else t._version
+    return t.data_ptr(), 0 if t.is_inference() else t._version, _optimizer_steps
 
 
 class PackedWeight:

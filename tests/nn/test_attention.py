@@ -160,3 +160,20 @@ def test_stacked_weights_kept_for_decoding_follow_parameter_updates():
             assert q.dtype == torch.bfloat16 and mha._stacked[1].dtype == torch.bfloat16
         torch.testing.assert_close(q.float(), separate()[0], rtol=0, atol=5e-2)
         assert mha.project_qkv(x)[0].dtype == torch.float32  # autocast off again: rebuilt in fp32
+
+
+def test_stacked_weights_kept_for_decoding_follow_a_fused_optimizer_step():
+    # torch.optim.Adam(fused=True), which the trainer uses, does not move the version counters
+    torch.manual_seed(1)
+    mha = MultiHeadAttention(16, 4)
+    x = torch.randn(2, 3, 16)
+    opt = torch.optim.Adam(mha.parameters(), lr=0.1, fused=True)
+    with torch.inference_mode():
+        mha.project_qkv(x)  # builds the stacked weights
+    mha(x, x, x)[0].pow(2).sum().backward()
+    opt.step()
+    with torch.inference_mode():
+        got = mha.project_qkv(x)
+        want = [mha.split_heads(W(x)) for W in (mha.W_q, mha.W_k, mha.W_v)]
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-6)

@@ -70,3 +70,19 @@ def test_packed_path_under_inference_mode_and_stacked_attention_weights():
             torch.testing.assert_close(mha(h, h, h)[0].float(), separate, rtol=0, atol=5e-2)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # caches made in inference mode
         torch.testing.assert_close(mha(h, h, h)[0].float(), separate, rtol=0, atol=5e-2)
+
+
+@needs_packed
+def test_packed_weight_follows_a_fused_optimizer_step():
+    # torch.optim.Adam(fused=True) rewrites parameters without moving their version counters
+    layer = _layer()
+    x = torch.randn(4, 24)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(x)  # builds the packed weight
+    versions = (layer.weight._version, layer.bias._version)
+    layer(x).pow(2).sum().backward()
+    opt.step()
+    assert (layer.weight._version, layer.bias._version) == versions  # what makes this test necessary
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(layer(x).float(), F.linear(x, layer.weight, layer.bias).float(), rtol=0, atol=0)

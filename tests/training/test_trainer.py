@@ -99,3 +99,20 @@ def test_training_into_an_existing_run_refuses_and_keeps_it(tmp_path):
 def test_resume_of_a_missing_run_names_the_folder(tmp_path):
     with pytest.raises(CheckpointError, match="nope"):
         train(None, tmp_path / "nope", resume=True, progress=False)
+
+
+def test_dev_metrics_logged_during_training_equal_a_fresh_evaluation_of_the_checkpoint(tmp_path):
+    """What decoding caches (stacked Q/K/V weights) at the step-6 evaluation must not serve step 12's.
+
+    The trainer's fused Adam rewrites the weights without moving their version counters.
+    """
+    from seqlab.api import Translator
+    from seqlab.training.trainer import load_corpus
+
+    run, cfg = tmp_path / "run", tiny_config(tmp_path)
+    train(cfg, run, progress=False, echo=lambda *_: None)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in records if "dev_loss" in r]
+    assert [r["step"] for r in logged] == [6, 12]
+    fresh = Translator.load(run, checkpoint="last").evaluate(load_corpus(cfg.data.dev, cfg), beam=1)
+    assert fresh.nll_per_token == pytest.approx(logged[-1]["dev_loss"], rel=1e-5)
