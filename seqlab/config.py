@@ -339,7 +339,8 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         if not 0.0 <= getattr(t, key) <= 1.0:
             raise ConfigError(f"train.{key}", f"must be in [0, 1], got {getattr(t, key)}")
     if t.teacher_forcing_decay_steps < 0:
-        raise ConfigError("train.teacher_forcing_decay_steps", f"must be 0 (no decay) or more, got {t.teacher_forcing_decay_steps}")
+        raise ConfigError("train.teacher_forcing_decay_steps",
+                          f"must be 0 (no decay) or more, got {t.teacher_forcing_decay_steps}")
     for key in ("clip_norm", "clip_value"):
         if getattr(t, key) is not None and getattr(t, key) <= 0:
             raise ConfigError(f"train.{key}", f"must be positive, or null for no clipping, got {getattr(t, key)}")

@@ -7,7 +7,7 @@ PyTorch's fused implementation is used where the parameters' device has one (CPU
 PyTorch >= 2.4): the same update in one kernel, 5-10% faster training steps for the standard
 Transformer on 2 CPU cores (``benchmarks/translation_speed.py``).
 
-Before the step, :func:`clip_gradients` bounds the gradients g (Pascanu et al. 2013)::
+Before the step, :func:`clip_gradients` bounds the gradients g (by norm: Pascanu et al. 2013)::
 
     by value:  g_k <- max(-c_v, min(c_v, g_k))        every element on its own
     by norm:   g   <- g * min(1, c_n / ||g||_2)        ||g||_2 over all parameters at once
