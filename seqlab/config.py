@@ -311,13 +311,13 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     if isinstance(m, TransformerConfig):
         if m.d_model % m.heads:
             raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
-        for key, value in (("teacher_forcing", t.teacher_forcing), ("teacher_forcing_min", t.teacher_forcing_min)):
-            if value < 1.0 and (key == "teacher_forcing" or t.teacher_forcing_decay_steps > 0):
-                raise ConfigError(
-                    f"train.{key}",
-                    "a Transformer decodes all positions in parallel and is trained with teacher forcing "
-                    "only; set 1.0 (scheduled sampling is for recurrent models)",
-                )
+        decays_below_one = t.teacher_forcing_decay_steps > 0 and t.teacher_forcing_min < 1.0
+        if t.teacher_forcing < 1.0 or decays_below_one:
+            raise ConfigError(
+                "train.teacher_forcing" if t.teacher_forcing < 1.0 else "train.teacher_forcing_min",
+                "a Transformer decodes all positions in parallel and is trained with teacher forcing "
+                "only; set 1.0 (scheduled sampling is for recurrent models)",
+            )
     if m.share_embeddings and not cfg.tokenizer.joint:
         raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
     for name in ("layers", "max_positions"):
@@ -341,9 +341,9 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     if t.teacher_forcing_decay_steps < 0:
         raise ConfigError("train.teacher_forcing_decay_steps",
                           f"must be 0 (no decay) or more, got {t.teacher_forcing_decay_steps}")
-    for key in ("clip_norm", "clip_value"):
-        if getattr(t, key) is not None and getattr(t, key) <= 0:
-            raise ConfigError(f"train.{key}", f"must be positive, or null for no clipping, got {getattr(t, key)}")
+    for key, value in (("clip_norm", t.clip_norm), ("clip_value", t.clip_value)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"train.{key}", f"must be positive, or null for no clipping, got {value}")
     if cfg.train.batch_tokens < 1:
         raise ConfigError("train.batch_tokens", "must be at least 1")
     if cfg.tokenizer.vocab_size < 8:

@@ -151,7 +151,7 @@ def test_stacked_weights_kept_for_decoding_follow_parameter_updates():
     with torch.no_grad():
         for got, want in zip(mha.project_qkv(x), separate()):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
-        mha.W_k.weight.add_(1.0)  # an in-place update, as an optimizer step makes
+        mha.W_k.weight.add_(1.0)  # an ordinary in-place update (moves the version counter)
         mha.W_v.bias.zero_()
         for got, want in zip(mha.project_qkv(x), separate()):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

@@ -33,7 +33,7 @@ def test_packed_weight_follows_in_place_updates_and_replacement():
     x = torch.randn(4, 24)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         layer(x)
-        layer.weight.mul_(2.0)  # an optimizer step changes the weight in place
+        layer.weight.mul_(2.0)  # an ordinary in-place update (moves the version counter)
         after_update = layer(x)
         torch.testing.assert_close(after_update.float(), F.linear(x, layer.weight, layer.bias).float(), rtol=0, atol=0)
         layer.weight = torch.nn.Parameter(torch.randn(40, 24))  # tying or loading replaces it
