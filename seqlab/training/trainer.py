@@ -34,8 +34,10 @@ from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import evaluate_pairs
 from seqlab.evaluation.metrics import teacher_forced_nll
 from seqlab.models.build import build_model
+from seqlab.precision import autocast_context, describe_precision, resolve_precision
 from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import (
+    RUN_FORMAT,
     list_checkpoints,
     load_checkpoint,
     read_meta,
@@ -46,9 +48,7 @@ from seqlab.training.optimizer import build_optimizer, clip_gradients
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
-__all__ = ["RUN_FORMAT", "TrainResult", "load_corpus", "train"]
-
-RUN_FORMAT = "seqlab-run/1"
+__all__ = ["RUN_FORMAT", "TrainResult", "load_corpus", "train"]  # RUN_FORMAT: re-exported from checkpoint
 
 
 @dataclass
@@ -185,6 +185,12 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     scheduler = build_scheduler(optimizer, tc, d_model)
     loop = _LoopState()
     metrics_path = run_dir / "metrics.jsonl"
+    device = next(model.parameters()).device
+    precision = resolve_precision(tc.precision, device)  # fp32 or bf16 on this hardware
+    n_params = sum(p.numel() for p in model.parameters())
+    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters, "
+         f"{len(examples)} training pairs in {len(batcher)} batches, vocab {tokenizers.src.vocab_size}/"
+         f"{tokenizers.tgt.vocab_size}, precision {describe_precision(tc.precision, precision, device)}")
     if resume:
         found = read_meta(run_dir / "checkpoints", "last").get("run_format")
         if found != RUN_FORMAT:
@@ -195,17 +201,13 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
         restore_rng_state(*meta["rng_state"])
         _truncate_log(metrics_path, loop.step)
         echo(f"resumed {run_dir} at step {loop.step} (epoch {loop.epoch}, batch {loop.batch_pos})")
-    n_params = sum(p.numel() for p in model.parameters())
-    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters, "
-         f"{len(examples)} training pairs in {len(batcher)} batches, vocab {tokenizers.src.vocab_size}/"
-         f"{tokenizers.tgt.vocab_size}")
 
     def checkpoint(name: str, metrics: dict, with_optimizer: bool = True) -> None:
         save_checkpoint(
             run_dir / "checkpoints", name, model=model,
             optimizer=optimizer if with_optimizer else None, scheduler=scheduler if with_optimizer else None,
             meta={"run_format": RUN_FORMAT, "seqlab_version": __version__, "step": loop.step,
-                  "config": config_to_dict(cfg), "metrics": metrics},
+                  "precision": precision, "config": config_to_dict(cfg), "metrics": metrics},
             rng=capture_rng_state() if with_optimizer else None,
             trainer_state=vars(loop).copy() if with_optimizer else None,
         )
@@ -226,7 +228,9 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
         return {"dev_bleu": result.bleu, "dev_chrf": result.chrf, "dev_loss": nll / n, "dev_ppl": math.exp(nll / n)}
 
     # ---- train
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tc.precision == "bf16" else contextlib.nullcontext
+    def autocast():
+        return autocast_context(precision, device)
+
     start = time.monotonic()
     stopped = "max_steps"
     window = _new_window()
@@ -260,7 +264,8 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
             bar.update(1)
             if loop.step % tc.log_every == 0:
                 elapsed = time.monotonic() - window["time"]
-                record = {"step": loop.step, "epoch": epoch, "loss": window["loss"] / window["tokens"],
+                record = {"step": loop.step, "epoch": epoch, "precision": precision,
+                          "loss": window["loss"] / window["tokens"],
                           "ppl": math.exp(min(window["nll"] / window["tokens"], 50)),
                           "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm, "teacher_forcing": ratio,
                           "tokens_per_s": window["tokens"] / max(elapsed, 1e-9),
