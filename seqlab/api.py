@@ -59,8 +59,15 @@ class Translator:
         self.run_dir = run_dir
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
-        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto") -> Translator:
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
+
+        ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+        a run trained on either loads on either.
+        """
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run folder")

@@ -237,6 +237,8 @@ class TrainConfig:
     reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
     the task's default."""
     threads: int | None = None
+    device: str = "auto"
+    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
 
 @dataclass
@@ -422,6 +424,9 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         raise ConfigError("tokenizer.vocab_size", "must be at least 8")
     if cfg.decode.beam < 1:
         raise ConfigError("decode.beam", "must be at least 1")
+    from seqlab.devices import check_device
+
+    check_device(t.device)
     cfg.data.check(cfg)
     cfg.model.check(cfg)
 
