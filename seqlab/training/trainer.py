@@ -136,6 +136,7 @@ def _set_up(cfg: ExperimentConfig | None, run_dir: Path, resume: bool, overrides
     ranks then read it, as a resumed run does.
     """
     if resume:
+        _check_resumable(run_dir)
         cfg = load_config(run_dir / "config.yaml", overrides)
     else:
         cfg = dataclasses.replace(cfg, data=cfg.data.with_absolute_paths())
@@ -143,8 +144,8 @@ def _set_up(cfg: ExperimentConfig | None, run_dir: Path, resume: bool, overrides
     cluster = Cluster.from_environment(tc.device)
     if not cluster.main:
         echo = _silent
-    if cluster.main:
-        _prepare_run_dir(run_dir, resume)
+    elif not resume:
+        _make_run_dir(run_dir)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
@@ -177,13 +178,14 @@ def _silent(*_args) -> None:
     """The echo of ranks other than 0."""
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    if resume:
-        if not run_dir.is_dir():
-            raise CheckpointError(f"{run_dir}: no such run folder to resume")
-        if "last" not in list_checkpoints(run_dir / "checkpoints"):
-            raise CheckpointError(f"{run_dir}: nothing to resume, no checkpoints/last in the run folder")
-        return
+def _check_resumable(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder to resume")
+    if "last" not in list_checkpoints(run_dir / "checkpoints"):
+        raise CheckpointError(f"{run_dir}: nothing to resume, no checkpoints/last in the run folder")
+
+
+def _make_run_dir(run_dir: Path) -> None:
     if list_checkpoints(run_dir / "checkpoints"):
         raise CheckpointError(f"{run_dir} already holds a trained run; use --resume to continue it, "
                               "or choose another folder with --out")
