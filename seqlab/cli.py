@@ -28,6 +28,10 @@ def _cmd_train(args) -> int:
     from seqlab.config import load_config
     from seqlab.training.trainer import train
 
+    if args.nproc is not None:
+        return _launch_processes(args.nproc, args.argv)
+    if args.device:
+        args.overrides.append(f"train.device={args.device}")
     if args.resume:
         if args.config:
             args.overrides.insert(0, args.config)  # `train --resume RUN key=value`: no config file
@@ -44,11 +48,33 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _launch_processes(nproc: int, argv: list[str]) -> int:
+    """``seqlab train --nproc N ...``: the same command in N processes, through ``torchrun --standalone``."""
+    import os
+    import subprocess
+
+    if nproc < 1:
+        raise SeqlabError(f"--nproc must be at least 1, got {nproc}")
+    rest, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "seqlab", *rest]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    return subprocess.call(command, env=env)
+
+
 def _cmd_evaluate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
+                                 precision=args.precision)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
@@ -84,7 +110,8 @@ def _cmd_translate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_lines
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
+                                 precision=args.precision)
     if args.input:
         _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
     elif sys.stdin.isatty():
@@ -110,7 +137,7 @@ def _cmd_attention(args) -> int:
     from seqlab.api import Translator
     from seqlab.evaluation.plots import plot_attention
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device)
     amap = translator.attention(args.sentence)
     plot_attention(amap.weights, amap.src_tokens, amap.tgt_tokens, args.out, title=amap.translation)
     print(f"{amap.translation}\nwrote {args.out}")
@@ -159,11 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
     t.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
     t.set_defaults(func=_cmd_train)
 
     def run_args(q):
         q.add_argument("run", help="run folder written by seqlab train")
         q.add_argument("--checkpoint", default="best", help="best (default) or last")
+        q.add_argument("--device", default="auto", help="auto (default: CUDA when available), cpu, cuda or cuda:N")
 
     def precision_arg(q):
         q.add_argument("--precision", choices=["auto", "fp32", "bf16"],
@@ -220,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "train":  # key=value overrides may stand after options, e.g. --out RUN k=v
         args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
         extra = [e for e in extra if e not in args.overrides]

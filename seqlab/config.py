@@ -281,6 +281,8 @@ class TrainConfig:
     reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
     the task's default."""
     threads: int | None = _at_least(1, None)
+    device: str = "auto"
+    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
 
 @dataclass
@@ -469,6 +471,9 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     if cfg.decode.n_best > cfg.decode.beam:
         raise ConfigError("decode.n_best", f"n_best={cfg.decode.n_best} needs decode.beam of at least as many "
                           f"(beam={cfg.decode.beam})")
+    from seqlab.devices import check_device  # devices imports torch; config loads without it
+
+    check_device(t.device)
     cfg.data.check(cfg)
     cfg.model.check(cfg)
 
