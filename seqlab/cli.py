@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--device", default="auto", help="auto (default: CUDA when available), cpu, cuda or cuda:N")
 
     def precision_arg(q):
-        q.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                        help="decode in float32, under bf16 autocast, or auto: bf16 where the CPU computes it "
                             "natively (default: the run's decode.precision)")
 

@@ -268,8 +268,9 @@ class TrainConfig:
     teacher_forcing_min: float = _probability(1.0)
     teacher_forcing_decay_steps: int = _at_least(0, 0)
     """Linearly decay ``teacher_forcing`` to ``teacher_forcing_min`` over this many steps."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """``auto``: bf16 autocast where the hardware computes bf16 natively, else fp32 (seqlab.precision)."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """``auto``: bf16 autocast where the hardware computes bf16 natively, fp16 with loss scaling on
+    GPUs without bf16, else fp32 (seqlab.precision)."""
     eval_every: int = _at_least(1, 500)
     log_every: int = _at_least(1, 50)
     checkpoint_every: int | None = _at_least(1, None)
@@ -294,7 +295,7 @@ class DecodeConfig:
     max_len_ratio: float = _positive(1.5)
     max_len_offset: int = _at_least(0, 10)
     n_best: int = _at_least(1, 1)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
     on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively."""
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from seqlab import __version__
 from seqlab.config import ExperimentConfig, config_to_dict, load_config, save_config
 from seqlab.errors import CheckpointError
-from seqlab.precision import autocast_context, describe_precision, resolve_precision
+from seqlab.precision import autocast_context, describe_precision, grad_scaler, resolve_precision
 from seqlab.tasks import Task, TaskData, make_task
 from seqlab.devices import to_device
 from seqlab.training.distributed import Cluster, shard
@@ -91,7 +91,9 @@ class _Run:
     echo: object
     cluster: Cluster = field(default_factory=Cluster)
     precision: str = "fp32"
-    """What ``train.precision`` resolved to on this hardware: ``fp32`` or ``bf16``."""
+    """What ``train.precision`` resolved to on this hardware: ``fp32``, ``bf16`` or ``fp16``."""
+    scaler: torch.amp.GradScaler | None = None
+    """Loss scaling for fp16 (disabled, a no-op, otherwise)."""
 
     @property
     def metrics_path(self) -> Path:
@@ -168,7 +170,7 @@ def _set_up(cfg: ExperimentConfig | None, run_dir: Path, resume: bool, overrides
     objective = cluster.wrap(task.objective(model))
     precision = resolve_precision(tc.precision, cluster.device)  # fp32 or bf16 on this hardware
     run = _Run(cfg, run_dir, task, data, model, objective, optimizer, scheduler, _LoopState(), echo, cluster,
-               precision)
+               precision, grad_scaler(precision, cluster.device))
     n_params = sum(p.numel() for p in model.parameters())
     ranks = f", {cluster.world} processes" if cluster.world > 1 else ""
     echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters on {cluster.device}{ranks}, "
@@ -203,6 +205,8 @@ def _restore(run: _Run) -> None:
                            scheduler=run.scheduler)
     state = dict(meta["trainer_state"])
     rank_rng = state.pop("rank_rng", None)
+    if "scaler" in state:
+        run.scaler.load_state_dict(state.pop("scaler"))
     saved_world = 1 if rank_rng is None else len(rank_rng)
     if saved_world != run.cluster.world:
         raise CheckpointError(f"{run.run_dir}/checkpoints/last was saved by {saved_world} process(es); resume it "
@@ -296,14 +300,17 @@ def _train_step(run: _Run, batch, autocast) -> tuple[torch.Tensor, torch.Tensor,
     with autocast():
         loss_sum, nll_sum, n = run.objective(batch, step=run.loop.step)
     run.optimizer.zero_grad(set_to_none=True)
+    scaler = run.scaler
     if cluster.world == 1:
-        (loss_sum / n).backward()
+        scaler.scale(loss_sum / n).backward()
     else:  # DDP averages over ranks: each rank scales by world / N so the mean is sum_r loss_r / N
         total_loss, nll_sum, n = cluster.sum([float(loss_sum), float(nll_sum), float(n)])
-        (loss_sum * (cluster.world / n)).backward()
+        scaler.scale(loss_sum * (cluster.world / n)).backward()
         loss_sum = torch.tensor(total_loss)
+    scaler.unscale_(run.optimizer)  # fp16: true gradients before clipping; otherwise nothing
     grad_norm = clip_gradients(run.model.parameters(), clip_norm=tc.clip_norm, clip_value=tc.clip_value)
-    run.optimizer.step()
+    scaler.step(run.optimizer)  # the optimizer's step (skipped by fp16 when a gradient overflowed)
+    scaler.update()
     return loss_sum.detach(), nll_sum, n, grad_norm
 
 
@@ -375,6 +382,8 @@ def _checkpoint(run: _Run, name: str, metrics: dict, with_optimizer: bool = True
     """
     full = with_optimizer
     trainer_state = vars(run.loop).copy() if full else None
+    if full and run.scaler.is_enabled():
+        trainer_state["scaler"] = run.scaler.state_dict()
     if full and run.cluster.world > 1:
         rank_rng = run.cluster.gather(capture_rng_state())
         if trainer_state is not None and rank_rng is not None:
