@@ -5,6 +5,7 @@
     seqlab evaluate RUN --data FILE [--beam 5]
     seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
     seqlab attention RUN "sentence" --out attn.png
+    seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
@@ -118,6 +119,16 @@ def _cmd_attention(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    from seqlab.tasks.lm import generate
+    from seqlab.tasks.run import load_run
+
+    run = load_run(args.run, checkpoint=args.checkpoint, task="lm")
+    print(generate(run.model, run.data.text, args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed))
+    return 0
+
+
 def _cmd_plot(args) -> int:
     from seqlab.evaluation.plots import plot_curves
 
@@ -195,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("sentence")
     a.add_argument("--out", default="attention.png", help="PNG, SVG or PDF")
     a.set_defaults(func=_cmd_attention)
+
+    g = sub.add_parser("generate", help="continue a prompt with a trained language model (task: lm)")
+    run_args(g)
+    g.add_argument("--prompt", default="", help="the text to continue (default: start a new document)")
+    g.add_argument("--max-tokens", type=int, default=200, help="most tokens to generate")
+    g.add_argument("--temperature", type=float, default=1.0, help="0 = greedy, < 1 sharper, > 1 flatter")
+    g.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
+    g.add_argument("--top-p", type=float, help="sample from the smallest set of tokens with this probability mass")
+    g.add_argument("--seed", type=int, help="seed the sampling (same seed, same text)")
+    g.set_defaults(func=_cmd_generate)
 
     pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
     pl.add_argument("run")

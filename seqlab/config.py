@@ -43,6 +43,7 @@ __all__ = [
     "DataConfig",
     "DecodeConfig",
     "ExperimentConfig",
+    "GPTConfig",
     "ModelConfig",
     "RecurrentConfig",
     "TokenizerConfig",
@@ -195,7 +196,38 @@ class RecurrentConfig:
         _check_seq2seq_sizes(self, cfg)
 
 
-ModelConfig = Union[TransformerConfig, RecurrentConfig]
+@dataclass
+class GPTConfig:
+    """A decoder-only Transformer language model (Radford et al. 2018, 2019): causal blocks only."""
+
+    type: Literal["gpt"] = "gpt"
+    layers: int = 4
+    d_model: int = 128
+    heads: int = 4
+    ffn: int = 512
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    norm: Literal["post", "pre"] = "pre"
+    positions: Literal["sinusoidal", "learned"] = "learned"
+    max_positions: int = 256
+    """Longest context, in tokens (at least ``data.block_size``)."""
+    tie_output: bool = True
+    """Output projection shares the token embedding matrix."""
+    init: Literal["xavier", "kaiming", "normal"] = "normal"
+
+    @property
+    def width(self) -> int:
+        return self.d_model
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        if self.d_model % self.heads:
+            raise ConfigError("model.heads", f"d_model={self.d_model} must be divisible by heads={self.heads}")
+        for name, value in (("layers", self.layers), ("max_positions", self.max_positions)):
+            if value < 1:
+                raise ConfigError(f"model.{name}", "must be at least 1")
+
+
+ModelConfig = Union[TransformerConfig, RecurrentConfig, GPTConfig]
 
 
 @dataclass
