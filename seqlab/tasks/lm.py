@@ -223,4 +223,6 @@ def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str, *, max_tok
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     out = sample(model.decode_step, state, logits=logits, max_len=min(max_tokens, room), temperature=temperature,
                  top_k=top_k, top_p=top_p, generator=generator)
-    return prompt + tokenizer.decode(out.tokens[0])
+    # decoded together with the prompt, so a subword tokenizer puts the space between them
+    head, full = tokenizer.decode(ids), tokenizer.decode(ids + out.tokens[0])
+    return prompt + (full[len(head):] if full.startswith(head) else tokenizer.decode(out.tokens[0]))
