@@ -36,7 +36,7 @@ def tiny_lm(tmp_path, model=None, **train):
         "model": model or {"type": "gpt", "layers": 1, "d_model": 32, "heads": 2, "ffn": 64, "max_positions": 32,
                            "dropout": 0.1},
         "train": {"batch_tokens": 48, "max_steps": 12, "eval_every": 6, "log_every": 3, "warmup_steps": 2,
-                  "lr": 3e-3, "label_smoothing": 0.0, **train},
+                  "lr": 3e-3, "label_smoothing": 0.0, "precision": "fp32", **train},
     })
 
 
