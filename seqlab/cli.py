@@ -128,6 +128,14 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _default_curves(run: Path) -> list[str]:
+    """Training loss, dev loss and the dev metric that picks ``best`` (e.g. dev_bleu)."""
+    from seqlab.config import load_config
+
+    best = load_config(run / "config.yaml").train.best_metric
+    return ["loss", "dev_loss"] + ([f"dev_{best}"] if best != "loss" else [])
+
+
 def _cmd_plot(args) -> int:
     from seqlab.evaluation.plots import plot_curves
 
@@ -135,7 +143,8 @@ def _cmd_plot(args) -> int:
     if not path.is_file():
         raise SeqlabError(f"{path}: no metrics log in this run folder")
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    plot_curves(records, args.keys.split(","), args.out)
+    keys = args.keys.split(",") if args.keys else _default_curves(Path(args.run))
+    plot_curves(records, keys, args.out)
     print(f"wrote {args.out}")
     return 0
 
@@ -219,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
     pl.add_argument("run")
-    pl.add_argument("--keys", default="loss,dev_loss,dev_bleu")
+    pl.add_argument("--keys", help="comma-separated metrics (default: loss, dev_loss and the run's best metric)")
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 

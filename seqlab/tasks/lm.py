@@ -134,7 +134,8 @@ class LanguageModelTask:
         if resume:
             tokenizer = Tokenizer.load(Path(run_dir) / TOKENIZER_FILE)
         else:
-            tokenizer = train_tokenizer(_documents(lines, d.documents), cfg.tokenizer)
+            pieces = (line for doc in _documents(lines, d.documents) for line in doc.splitlines(keepends=True))
+            tokenizer = train_tokenizer(pieces, cfg.tokenizer)  # a line at a time, as token_stream encodes
             tokenizer.save(Path(run_dir) / TOKENIZER_FILE)
         ids = token_stream(tokenizer, lines, d.documents)
         rows = cfg.train.batch_tokens // d.block_size
