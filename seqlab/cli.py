@@ -5,6 +5,7 @@
     seqlab evaluate RUN --data FILE [--beam 5]
     seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
     seqlab attention RUN "sentence" --out attn.png
+    seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
@@ -144,6 +145,24 @@ def _cmd_attention(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    from seqlab.tasks.lm import generate
+    from seqlab.tasks.run import load_run
+
+    run = load_run(args.run, checkpoint=args.checkpoint, task="lm")
+    print(generate(run.model, run.data.text, args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed))
+    return 0
+
+
+def _default_curves(run: Path) -> list[str]:
+    """Training loss, dev loss and the dev metric that picks ``best`` (e.g. dev_bleu)."""
+    from seqlab.config import load_config
+
+    best = load_config(run / "config.yaml").train.best_metric
+    return ["loss", "dev_loss"] + ([f"dev_{best}"] if best != "loss" else [])
+
+
 def _cmd_plot(args) -> int:
     from seqlab.evaluation.plots import plot_curves
 
@@ -151,7 +170,8 @@ def _cmd_plot(args) -> int:
     if not path.is_file():
         raise SeqlabError(f"{path}: no metrics log in this run folder")
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    plot_curves(records, args.keys.split(","), args.out)
+    keys = args.keys.split(",") if args.keys else _default_curves(Path(args.run))
+    plot_curves(records, keys, args.out)
     print(f"wrote {args.out}")
     return 0
 
@@ -227,9 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="attention.png", help="PNG, SVG or PDF")
     a.set_defaults(func=_cmd_attention)
 
+    g = sub.add_parser("generate", help="continue a prompt with a trained language model (task: lm)")
+    run_args(g)
+    g.add_argument("--prompt", default="", help="the text to continue (default: start a new document)")
+    g.add_argument("--max-tokens", type=int, default=200, help="most tokens to generate")
+    g.add_argument("--temperature", type=float, default=1.0, help="0 = greedy, < 1 sharper, > 1 flatter")
+    g.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
+    g.add_argument("--top-p", type=float, help="sample from the smallest set of tokens with this probability mass")
+    g.add_argument("--seed", type=int, help="seed the sampling (same seed, same text)")
+    g.set_defaults(func=_cmd_generate)
+
     pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
     pl.add_argument("run")
-    pl.add_argument("--keys", default="loss,dev_loss,dev_bleu")
+    pl.add_argument("--keys", help="comma-separated metrics (default: loss, dev_loss and the run's best metric)")
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 

@@ -44,6 +44,7 @@ __all__ = [
     "DataConfig",
     "DecodeConfig",
     "ExperimentConfig",
+    "GPTConfig",
     "ModelConfig",
     "RecurrentConfig",
     "TokenizerConfig",
@@ -182,8 +183,8 @@ class TransformerConfig:
 
     def check(self, cfg: ExperimentConfig) -> None:
         t = cfg.train
-        if self.d_model % self.heads:
-            raise ConfigError("model.heads", f"d_model={self.d_model} must be divisible by heads={self.heads}")
+        _check_heads(self)
+        _check_sizes(self)
         decays_below_one = t.teacher_forcing_decay_steps > 0 and t.teacher_forcing_min < 1.0
         if t.teacher_forcing < 1.0 or decays_below_one:
             raise ConfigError(
@@ -191,16 +192,24 @@ class TransformerConfig:
                 "a Transformer decodes all positions in parallel and is trained with teacher forcing "
                 "only; set 1.0 (scheduled sampling is for recurrent models)",
             )
-        _check_seq2seq_sizes(self, cfg)
+        _check_shared_embeddings(self, cfg)
 
 
-def _check_seq2seq_sizes(m: TransformerConfig | RecurrentConfig, cfg: ExperimentConfig) -> None:
-    """What both encoder-decoder configs require: depth, positions, a joint vocabulary to share."""
-    if m.share_embeddings and not cfg.tokenizer.joint:
-        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
+def _check_heads(m: TransformerConfig | GPTConfig) -> None:
+    if m.d_model % m.heads:
+        raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
+
+
+def _check_sizes(m: TransformerConfig | RecurrentConfig | GPTConfig) -> None:
+    """At least one layer and one position."""
     for name, value in (("layers", m.layers), ("max_positions", m.max_positions)):
         if value < 1:
             raise ConfigError(f"model.{name}", "must be at least 1")
+
+
+def _check_shared_embeddings(m: TransformerConfig | RecurrentConfig, cfg: ExperimentConfig) -> None:
+    if m.share_embeddings and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
 
 
 @dataclass
@@ -235,10 +244,39 @@ class RecurrentConfig:
         return self.hidden
 
     def check(self, cfg: ExperimentConfig) -> None:
-        _check_seq2seq_sizes(self, cfg)
+        _check_sizes(self)
+        _check_shared_embeddings(self, cfg)
 
 
-ModelConfig = Union[TransformerConfig, RecurrentConfig]
+@dataclass
+class GPTConfig:
+    """A decoder-only Transformer language model (Radford et al. 2018, 2019): causal blocks only."""
+
+    type: Literal["gpt"] = "gpt"
+    layers: int = 4
+    d_model: int = 128
+    heads: int = 4
+    ffn: int = 512
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    norm: Literal["post", "pre"] = "pre"
+    positions: Literal["sinusoidal", "learned"] = "learned"
+    max_positions: int = 256
+    """Longest context, in tokens (at least ``data.block_size``)."""
+    tie_output: bool = True
+    """Output projection shares the token embedding matrix."""
+    init: Literal["xavier", "kaiming", "normal"] = "normal"
+
+    @property
+    def width(self) -> int:
+        return self.d_model
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        _check_heads(self)
+        _check_sizes(self)
+
+
+ModelConfig = Union[TransformerConfig, RecurrentConfig, GPTConfig]
 
 
 @dataclass
