@@ -253,3 +253,21 @@ def test_precision_defaults_to_auto_and_accepts_the_three_choices():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["train.precision=fp16"])
     assert info.value.key == "train.precision" and "'auto', 'fp32', 'bf16'" in str(info.value)
+
+
+def test_unknown_task_lists_the_tasks():
+    err = _error({"task": "poetry"})
+    assert err.key == "task"
+    assert "'poetry'" in str(err) and "translation" in str(err)
+
+
+def test_a_config_without_task_is_translation_with_bleu_as_best_metric():
+    cfg = config_from_dict({"model": {"type": "gru"}})
+    assert cfg.task == "translation" and cfg.train.best_metric == "bleu"
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_best_metric_must_be_one_the_task_reports():
+    err = _error({"train": {"best_metric": "accuracy"}})
+    assert err.key == "train.best_metric"
+    assert "bleu" in str(err) and "'accuracy'" in str(err)

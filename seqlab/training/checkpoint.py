@@ -52,6 +52,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "RUN_FORMAT",
     "atomic_write_bytes",
+    "check_run_format",
     "atomic_write_text",
     "list_checkpoints",
     "load_checkpoint",
@@ -369,6 +370,16 @@ def read_meta(directory: str | Path, name: str) -> dict:
         what = f"format {found!r}" if found is not None else "no 'format' field"
         raise CheckpointError(f"{path}: found {what}, expected format {CHECKPOINT_FORMAT!r}")
     return meta
+
+
+def check_run_format(run_dir: str | Path, checkpoint: str) -> None:
+    """Raise CheckpointError unless checkpoint ``checkpoint`` of ``run_dir`` is of :data:`RUN_FORMAT`."""
+    run_dir = Path(run_dir)
+    found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
+    if found != RUN_FORMAT:
+        raise CheckpointError(f"{run_dir}/checkpoints/{checkpoint}/meta.json: run folder format {found!r}, "
+                              f"this seqlab reads {RUN_FORMAT!r}; retrain, or load it with the seqlab "
+                              "version that wrote it")
 
 
 def _first(items: list[str], sep: str, n: int = 5) -> str:

@@ -129,7 +129,7 @@ def test_dev_metrics_logged_during_training_equal_a_fresh_evaluation_of_the_chec
     left stale stacked Q/K/V weights in a decoding cache.
     """
     from seqlab.api import Translator
-    from seqlab.training.trainer import load_corpus
+    from seqlab.tasks.translation import load_corpus
 
     run, cfg = tmp_path / "run", tiny_config(tmp_path)
     train(cfg, run, progress=False, echo=lambda *_: None)
