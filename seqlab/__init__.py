@@ -5,10 +5,10 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir, *, checkpoint: str = "best", device: str = "cpu", precision: str | None = None):
+def load(run_dir, *, checkpoint: str = "best", device: str = "auto", precision: str | None = None):
     """Load a trained run folder and return a :class:`seqlab.api.Translator`.
 
-    ``precision`` (``auto``, ``fp32``, ``bf16``; default: the run's ``decode.precision``) is the
+    ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``; default: the run's ``decode.precision``) is the
     precision it decodes in; see :mod:`seqlab.precision`.
 
     Example:
