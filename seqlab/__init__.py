@@ -5,8 +5,11 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir, *, checkpoint: str = "best", device: str = "auto"):
+def load(run_dir, *, checkpoint: str = "best", device: str = "auto", precision: str | None = None):
     """Load a trained run folder and return a :class:`seqlab.api.Translator`.
+
+    ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``; default: the run's ``decode.precision``) is the
+    precision it decodes in; see :mod:`seqlab.precision`.
 
     Example:
         >>> model = seqlab.load("runs/en-pt-transformer")      # doctest: +SKIP
@@ -14,4 +17,4 @@ def load(run_dir, *, checkpoint: str = "best", device: str = "auto"):
     """
     from seqlab.api import Translator
 
-    return Translator.load(run_dir, checkpoint=checkpoint, device=device)
+    return Translator.load(run_dir, checkpoint=checkpoint, device=device, precision=precision)

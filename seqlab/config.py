@@ -9,9 +9,9 @@ One YAML file describes one experiment::
     train: {batch_tokens: 4096, max_steps: 4000}
 
 Every section is a dataclass below. Unknown keys, wrong types, values outside a field's
-``Literal`` choices and numbers outside a field's :class:`Range` raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
-expected. Command-line overrides use the same dotted keys (``model.layers=4``) and are parsed as
-YAML scalars.
+``Literal`` choices and numbers outside a field's :class:`Range` raise
+:class:`~seqlab.errors.ConfigError` naming the dotted key and what was expected. Command-line
+overrides use the same dotted keys (``model.layers=4``) and are parsed as YAML scalars.
 
 The schema depends on the task. ``task`` (default ``translation``, so configs and run folders
 written before tasks existed still load) picks a task class from :mod:`seqlab.tasks`, which names
