@@ -246,7 +246,7 @@ def test_values_on_the_edge_of_their_range_load():
     assert cfg.train.betas == [0.0, 0.999] and cfg.model.dropout == 0.0
 
 
-def test_precision_defaults_to_auto_and_names_the_choices():
+def test_precision_defaults_to_auto_and_accepts_the_four_choices():
     cfg = load_config(None)
     assert cfg.train.precision == cfg.decode.precision == "auto"
     assert load_config(None, ["train.precision=bf16", "decode.precision=fp32"]).train.precision == "bf16"
