@@ -28,6 +28,7 @@ from seqlab.nn.embeddings import init_embedding_from
 from seqlab.nn.init import init_weights
 from seqlab.nn.linear import Linear
 from seqlab.nn.pooling import build_pooling
+from seqlab.nn.positional import LearnedPositions, PositionalEmbedding, SinusoidalPositions
 from seqlab.text.specials import PAD
 
 if TYPE_CHECKING:
@@ -166,8 +167,8 @@ class SequenceClassifier(nn.Module):
 
     def pooled(self, tokens: Tensor) -> Tensor:
         """(B, T) ids -> (B, d) the sentence vector c."""
-        h, mask = self.encoder(tokens)
-        return self.pooling(h, mask)
+        h, mask = self.encoder(tokens)  # h (B, T, d); mask (B, T), or (B, 1, 1, T) from attention encoders
+        return self.pooling(h, mask.reshape(h.shape[:2]))  # (B, T)
 
     def forward(self, tokens: Tensor) -> Tensor:
         """(B, T) ids, right-padded with ``<pad>`` -> (B, C) logits z = W_o c + b_o."""
@@ -206,4 +207,17 @@ def build_classifier(cfg: TransformerClassifierConfig | RecurrentClassifierConfi
 
 
 def _transformer_encoder(cfg: TransformerClassifierConfig, vocab_size: int) -> nn.Module:
-    raise NotImplementedError("the reusable Transformer encoder lands with the task interface")
+    """The encoder stack of the encoder-decoder Transformer, initialised as it is there."""
+    from seqlab.models.transformer import _init_parameters
+    from seqlab.nn.transformer_layers import EncoderLayer, TransformerEncoder
+
+    d = cfg.d_model
+    positions = (SinusoidalPositions if cfg.positions == "sinusoidal" else LearnedPositions)(cfg.max_positions, d)
+    layer_args = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, pre_norm=cfg.norm == "pre")
+    encoder = TransformerEncoder(
+        embed=PositionalEmbedding(nn.Embedding(vocab_size, d, padding_idx=PAD), positions, dropout=cfg.dropout),
+        layers=[EncoderLayer(d, cfg.heads, cfg.ffn, **layer_args) for _ in range(cfg.layers)],
+        pre_norm=cfg.norm == "pre",
+    )
+    _init_parameters(encoder, cfg.init, d)
+    return encoder
