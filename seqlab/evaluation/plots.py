@@ -171,6 +171,6 @@ def plot_confusion(confusion, labels: Sequence[str], path: str | os.PathLike, ti
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="share of the true class")
     return _save(fig, path)
