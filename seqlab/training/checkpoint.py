@@ -426,8 +426,22 @@ def _first(items: list[str], sep: str, n: int = 5) -> str:
     return sep.join(items[:n]) + more
 
 
+def _upgrade_keys(model: nn.Module, saved: dict[str, Tensor]) -> None:
+    """Rename, in place, weights that older seqlab versions stored in another layout.
+
+    A module whose parameter layout changed defines ``upgrade_state_dict(state_dict, prefix)``
+    (e.g. :meth:`seqlab.models.transformer.TransformerSeq2Seq.upgrade_state_dict`); it runs
+    before names are matched, so they are matched in the new layout.
+    """
+    for name, module in model.named_modules():
+        upgrade = getattr(module, "upgrade_state_dict", None)
+        if upgrade is not None:
+            upgrade(saved, f"{name}." if name else "")
+
+
 def _load_model(path: Path, model: nn.Module, strict: bool) -> None:
     saved = _read_tensors(path)
+    _upgrade_keys(model, saved)
     expected = model.state_dict()
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]
