@@ -7,8 +7,8 @@
     >>> seqlab.load("runs/sentiment-demo").classify("the plot was dull but i loved the cast .")  # doctest: +SKIP
     ('positive', 0.998)
 
-:func:`load_run` opens any run folder through its task (:mod:`seqlab.tasks`): config, tokenizers,
-model and weights. :class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel`
+:func:`seqlab.tasks.run.load_run` opens any run folder through its task: config, tokenizers, model
+and weights. :class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel`
 (Transformer or recurrent) and its tokenizers; :class:`Classifier` any sequence classifier and its
 class names; neither asks which architecture it holds.
 """
@@ -29,24 +29,11 @@ from seqlab.evaluation.classification import ClassificationResult, predict_batch
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
 from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
-from seqlab.tasks import Task, TaskData, make_task
 from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
+from seqlab.tasks.run import LoadedRun, load_run
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
-from seqlab.training.trainer import check_run_format
 
-__all__ = ["AttentionMap", "Classifier", "LoadedRun", "SentenceTooLong", "Translator", "load_run", "run_task"]
-
-
-@dataclass
-class LoadedRun:
-    """A trained run folder, opened: its config, task, tokenizers (``data.text``) and model (eval mode)."""
-
-    run_dir: Path
-    config: ExperimentConfig
-    task: Task
-    data: TaskData
-    model: nn.Module
+__all__ = ["AttentionMap", "Classifier", "SentenceTooLong", "Translator", "run_task"]
 
 
 def run_task(run_dir: str | Path) -> str:
@@ -64,36 +51,9 @@ def run_task(run_dir: str | Path) -> str:
     return load_config(config_path).task
 
 
-def load_run(run_dir: str | Path, *, checkpoint: str = "best", task: str | None = None,
-             device: str = "cpu") -> LoadedRun:
-    """Open ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
-
-    Args:
-        run_dir: the run folder.
-        checkpoint: ``best`` or ``last``.
-        task: when given, the task the run must be (e.g. ``"translation"`` for a translator).
-        device: where the model goes.
-
-    Raises:
-        CheckpointError: not a run folder, no such checkpoint, or a run format this seqlab cannot read.
-        SeqlabError: the run is of another task than ``task``.
-    """
-    run_dir = Path(run_dir)
-    found_task = run_task(run_dir)
-    if task is not None and found_task != task:
-        raise SeqlabError(f"{run_dir}: a {found_task!r} run, not a {task} model")
-    available = list_checkpoints(run_dir / "checkpoints")
-    if checkpoint not in available:
-        listing = ", ".join(available) or "none"
-        raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
-    # Check the run format before building the model: weights of another format may not fit it.
-    check_run_format(run_dir, checkpoint)
-    config = load_config(run_dir / "config.yaml")
-    run_task_ = make_task(config)
-    data = run_task_.load(run_dir)
-    model = run_task_.build_model(data)
-    load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-    return LoadedRun(run_dir, config, run_task_, data, model.to(device).eval())
+def _load(run_dir: str | Path, checkpoint: str, task: str) -> LoadedRun:
+    run_task(run_dir)  # a missing folder is named as such
+    return load_run(run_dir, checkpoint=checkpoint, task=task)
 
 
 class SentenceTooLong(SeqlabError):
@@ -128,8 +88,8 @@ class Translator:
     @classmethod
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
-        run = load_run(run_dir, checkpoint=checkpoint, task="translation", device=device)
-        return cls(run.model, run.data.text, run.config, run.run_dir)
+        run = _load(run_dir, checkpoint, "translation")
+        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
 
     # ------------------------------------------------------------------ helpers
 
@@ -236,8 +196,8 @@ class Classifier:
     @classmethod
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Classifier:
         """Load a classification run folder at checkpoint ``best`` or ``last``."""
-        run = load_run(run_dir, checkpoint=checkpoint, task="classification", device=device)
-        return cls(run.model, run.data.text, run.config, run.run_dir)
+        run = _load(run_dir, checkpoint, "classification")
+        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
 
     @property
     def labels(self) -> list[str]:
