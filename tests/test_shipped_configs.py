@@ -6,6 +6,7 @@ import pytest
 
 from seqlab.config import load_config
 from seqlab.models.build import build_model
+from seqlab.models.classifier import build_classifier
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 
@@ -18,5 +19,8 @@ def test_configs_exist():
 def test_config_loads_and_builds(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
-    model = build_model(cfg.model, 100, 100)
-    assert model.tgt_vocab_size == 100
+    if cfg.task == "classification":
+        assert build_classifier(cfg.model, 100, 3).num_classes == 3
+    else:
+        model = build_model(cfg.model, 100, 100)
+        assert model.tgt_vocab_size == 100
