@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine_info, print_table, write_json  # noqa: E402
+from _timing import machine_info, print_table, report  # noqa: E402
 
 SEED = 20261202
 THRESHOLD = 0.0
@@ -136,9 +136,9 @@ def main() -> None:
                        ("accuracy", "test acc"), ("macro_f1", "test macro-F1"), ("seconds", "seconds")])
     info = machine_info()
     print(f"CPU: {info['cpu_model']} ({info['cpu_capability']}), {args.threads} thread(s)")
-    if args.out:
-        write_json(args.out, {"benchmark": "sentiment", "machine": info, "split": {k: str(v) for k, v in paths.items()},
-                              "split_sizes": sizes, "seed": SEED, "threshold": THRESHOLD, "rows": rows})
+    settings = {"data": str(args.data), "seed": SEED, "threshold": THRESHOLD, "split_sizes": sizes,
+                "config": str(args.config), "overrides": args.overrides, "threads": args.threads}
+    report("sentiment", args.out, settings, rows)
 
 
 if __name__ == "__main__":
