@@ -32,6 +32,8 @@ from seqlab.models.base import Seq2SeqModel
 from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
 from seqlab.tasks.run import LoadedRun, load_run
 from seqlab.text.pair import TokenizerPair
+from seqlab.nn.linear import pack_for_decoding
+from seqlab.precision import autocast_context, resolve_precision
 
 __all__ = ["AttentionMap", "Classifier", "SentenceTooLong", "Translator", "run_task"]
 
@@ -76,26 +78,46 @@ class AttentionMap:
 
 
 class Translator:
-    """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
+    """A trained sequence-to-sequence model with its tokenizers and decoding defaults.
+
+    ``precision`` (``auto``, ``fp32`` or ``bf16``; default: the run's ``decode.precision``) is the
+    precision :meth:`translate` and :meth:`evaluate` decode in unless told otherwise; it is resolved
+    for the model's device here (:func:`seqlab.precision.resolve_precision`). When it resolves to
+    bf16 the model's weights are packed for bf16 decoding here, once
+    (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
+    make a new Translator. Decoding only reads the model, so threads may share one Translator.
+    """
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, *, precision: str | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
+        self.device = next(self.model.parameters()).device
+        self.precision = resolve_precision(precision or config.decode.precision, self.device)
+        pack_for_decoding(self.model, enabled=self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
-        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
+             precision: str | None = None) -> Translator:
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
+
+        ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+        a run trained on either loads on either. ``precision``: the decoding precision (default:
+        the run's ``decode.precision``), see above.
+        """
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
         run = _load(run_dir, checkpoint, "translation")
-        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
+        return cls(run.model.to(device), run.data.text, run.config, run.run_dir, precision=precision)
 
     # ------------------------------------------------------------------ helpers
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
-        ids = self.tokenizers.src.encode_batch(sentences)
+        ids = self.tokenizers.src.encode_batch([s if s.strip() else "" for s in sentences])  # blank: nothing
         for i, row in enumerate(ids):
             if len(row) > limit:
                 if not truncate:
@@ -104,12 +126,12 @@ class Translator:
         return ids
 
     def _precision(self, precision: str | None):
-        """A context for decoding at ``precision`` (default: the run's ``decode.precision``)."""
-        precision = precision or self.config.decode.precision
-        if precision not in ("fp32", "bf16"):
-            raise SeqlabError(f"precision must be fp32 or bf16, got {precision!r}")
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+        """A context for decoding at ``precision`` (default: :attr:`precision`, resolved at construction).
+
+        A precision other than the default runs unpacked (correct, slower in bf16).
+        """
+        resolved = self.precision if precision is None else resolve_precision(precision, self.device)
+        return autocast_context(resolved, self.device)
 
     def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
         d = self.config.decode
@@ -194,8 +216,12 @@ class Classifier:
         self.run_dir = run_dir
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Classifier:
-        """Load a classification run folder at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto") -> Classifier:
+        """Load a classification run folder at checkpoint ``best`` or ``last`` (``device`` as for
+        :meth:`Translator.load`)."""
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
         run = _load(run_dir, checkpoint, "classification")
         return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
 

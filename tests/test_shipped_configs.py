@@ -5,8 +5,11 @@ from pathlib import Path
 import pytest
 
 from seqlab.config import load_config
-from seqlab.models.build import build_model
-from seqlab.models.classifier import build_classifier
+from seqlab.data.labelled import LabelSet
+from seqlab.tasks import TaskData, make_task
+from seqlab.tasks.classification import ClassificationText
+from seqlab.text.pair import TokenizerPair
+from seqlab.text.tokenizer import CharTokenizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 
@@ -15,12 +18,21 @@ def test_configs_exist():
     assert len(CONFIGS) >= 4
 
 
+def _tokenizers(task: str):
+    """Tokenizer(s) of 100 symbols in the form the task keeps them (with three classes to classify)."""
+    char = CharTokenizer.train(["".join(chr(33 + i) for i in range(96))], vocab_size=100)
+    if task == "classification":
+        return ClassificationText(char, LabelSet(["a", "b", "c"]))
+    return TokenizerPair(char) if task == "translation" else char
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_loads_and_builds(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
+    model = make_task(cfg).build_model(TaskData(batches=None, dev=None, text=_tokenizers(cfg.task)))
     if cfg.task == "classification":
-        assert build_classifier(cfg.model, 100, 3).num_classes == 3
+        assert model.num_classes == 3
     else:
-        model = build_model(cfg.model, 100, 100)
-        assert model.tgt_vocab_size == 100
+        logits_size = model.tgt_vocab_size if cfg.task == "translation" else model.vocab_size
+        assert logits_size == 100

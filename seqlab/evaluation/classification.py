@@ -114,16 +114,18 @@ def predict_batches(model: nn.Module, ids: Sequence[Sequence[int]], *, batch_siz
         batch_size: sequences per forward pass.
 
     Returns:
-        (N, C) probabilities.
+        (N, C) probabilities, on the CPU.
     """
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     try:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = [None] * len(ids)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            probs = torch.softmax(model(_padded([ids[i] for i in chunk])).float(), dim=-1)  # (B, C)
+            logits = model(_padded([ids[i] for i in chunk]).to(device))
+            probs = torch.softmax(logits.float(), dim=-1).cpu()  # (B, C)
             for row, i in enumerate(chunk):
                 out[i] = probs[row]
         return torch.stack(out) if out else torch.zeros(0, 0)

@@ -4,8 +4,9 @@ Encoder layer:   x = AddNorm(x, SelfAttention(x));  x = AddNorm(x, FFN(x))
 Decoder layer:   y = AddNorm(y, MaskedSelfAttention(y))
                  y = AddNorm(y, CrossAttention(Q=y, K=V=memory))
                  y = AddNorm(y, FFN(y))
-Causal layer:    y = AddNorm(y, MaskedSelfAttention(y));  y = AddNorm(y, FFN(y))
-                 (a decoder layer without cross-attention: the block of a decoder-only model)
+Causal block:    an encoder layer under the causal mask, with a key/value cache
+                 (``EncoderLayer.forward_causal``: a decoder layer without cross-attention,
+                 the block of a decoder-only model)
 Encoder:         memory = Norm(EncoderLayer_N(... EncoderLayer_1(sqrt(d) E[x] + PE)))
                  (Norm only for pre-norm layers), reused by the encoder-decoder and by encoders
                  of other tasks (e.g. a classifier)
@@ -27,7 +28,7 @@ from seqlab.nn.linear import Linear
 from seqlab.nn.positional import PositionalEmbedding
 from seqlab.text.specials import PAD
 
-__all__ = ["AddNorm", "CausalLayer", "DecoderLayer", "EncoderLayer", "FeedForward", "TransformerEncoder",
+__all__ = ["AddNorm", "DecoderLayer", "EncoderLayer", "FeedForward", "TransformerEncoder",
            "cached_self_attention"]
 
 
@@ -78,6 +79,28 @@ class EncoderLayer(nn.Module):
         x = self.add_norm_1(x, lambda h: self.self_attn(h, h, h, mask)[0])
         return self.add_norm_2(x, self.ffn)
 
+    def forward_causal(self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
+                       causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The same layer under a causal mask, after ``t`` cached positions: the block of a
+        decoder-only model (a decoder layer without cross-attention).
+
+        Args:
+            y: (B, T, d) inputs at the new positions.
+            past_k, past_v, causal: see :func:`cached_self_attention`.
+
+        Returns:
+            (B, T, d) outputs and the keys/values of all t + T positions (the new cache).
+        """
+        cache = None
+
+        def masked_self(h: Tensor) -> Tensor:
+            nonlocal cache
+            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal)
+            return out
+
+        y = self.add_norm_1(y, masked_self)
+        return self.add_norm_2(y, self.ffn), cache
+
 
 class TransformerEncoder(nn.Module):
     """Token + position embedding, N encoder layers, and a final LayerNorm when the layers are pre-norm.
@@ -122,32 +145,6 @@ def cached_self_attention(attn: MultiHeadAttention, h: Tensor, past_k: Tensor | 
     if past_k is not None:
         k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, h, t+T, d_k)
     return attn.attend_projected(q, k, v, causal=causal)[0], (k, v)
-
-
-class CausalLayer(nn.Module):
-    """Masked self-attention then feed-forward: a decoder layer without cross-attention (GPT's block)."""
-
-    def __init__(self, d_model: int, heads: int, d_ff: int, *, dropout: float, attention_dropout: float,
-                 pre_norm: bool):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff)
-        self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
-        self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
-
-    def forward(self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
-                causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """y (B, T, d) after the t cached positions -> (B, T, d) and the new cache (see
-        :func:`cached_self_attention`)."""
-        cache = None
-
-        def masked_self(h: Tensor) -> Tensor:
-            nonlocal cache
-            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal)
-            return out
-
-        y = self.add_norm_1(y, masked_self)
-        return self.add_norm_2(y, self.ffn), cache
 
 
 class DecoderLayer(nn.Module):

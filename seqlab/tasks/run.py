@@ -14,8 +14,7 @@ from torch import nn
 from seqlab.config import ExperimentConfig, load_config
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.tasks import Task, TaskData, make_task
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
-from seqlab.training.trainer import check_run_format
+from seqlab.training.checkpoint import check_run_format, list_checkpoints, load_checkpoint
 
 __all__ = ["LoadedRun", "load_run"]
 
