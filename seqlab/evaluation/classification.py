@@ -118,7 +118,8 @@ def predict_batches(model: nn.Module, ids: Sequence[Sequence[int]], *, batch_siz
     """
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
     try:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = [None] * len(ids)
