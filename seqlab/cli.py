@@ -2,8 +2,9 @@
 
     seqlab train CONFIG [key.sub=value ...] [--out RUN] [--max-minutes M]
     seqlab train --resume RUN [key.sub=value ...]
-    seqlab evaluate RUN --data FILE [--beam 5]
+    seqlab evaluate RUN --data FILE [--beam 5] [--confusion PNG]
     seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
+    seqlab classify RUN [--input FILE]
     seqlab attention RUN "sentence" --out attn.png
     seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
     seqlab data download tatoeba --pair en-pt [--out data]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -71,6 +73,16 @@ def _launch_processes(nproc: int, argv: list[str]) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from seqlab.api import run_task
+
+    evaluators = {"translation": _evaluate_translation, "classification": _evaluate_classification}
+    task = run_task(args.run)
+    if task not in evaluators:
+        raise SeqlabError(f"{args.run}: seqlab evaluate does not know {task!r} runs")
+    return evaluators[task](args)
+
+
+def _evaluate_translation(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
@@ -86,6 +98,49 @@ def _cmd_evaluate(args) -> int:
     if args.hypotheses:
         Path(args.hypotheses).write_text("".join(h + "\n" for h in result.hypotheses), encoding="utf-8")
     return 0
+
+
+def _evaluate_classification(args) -> int:
+    from seqlab.api import Classifier
+    from seqlab.evaluation.plots import plot_confusion
+
+    if len(args.data) != 1:
+        raise SeqlabError("a classification run is evaluated on one CSV/TSV file (--data FILE)")
+    classifier = Classifier.load(args.run, checkpoint=args.checkpoint, device=args.device)
+    result = classifier.evaluate(args.data[0])
+    name = re.sub(r"[^\w.-]+", "-", Path(args.data[0]).stem)  # builtin:x -> builtin-x
+    out = Path(args.confusion) if args.confusion else Path(args.run) / f"confusion-{name}.png"
+    plot_confusion(result.confusion, result.labels, out,
+                   title=f"{Path(args.data[0]).name}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")
+    report = {"data": args.data[0], "checkpoint": args.checkpoint,
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()},
+              "confusion_png": str(out)}
+    print(json.dumps(report))
+    return 0
+
+
+def _input_lines(args, handle) -> None:
+    """Call ``handle(lines)`` on the lines of ``--input``, of piped stdin, or on each line typed."""
+    from seqlab.data.readers import read_lines
+
+    if args.input:
+        handle(read_lines(args.input, keep_blank_tail=True))
+    elif sys.stdin.isatty():
+        print(f"seqlab {args.command}: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
+        for line in sys.stdin:
+            if line.strip():
+                try:
+                    handle([line.rstrip("\n")])
+                except SeqlabError as err:
+                    print(f"error: {err}", file=sys.stderr)
+    else:
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise SeqlabError(f"<stdin>: line {line}: not UTF-8 text (byte {err.start})") from None
+        handle(text.splitlines())
 
 
 def _translate_lines(translator, lines: list[str], args, out) -> None:
@@ -109,28 +164,28 @@ def _translate_lines(translator, lines: list[str], args, out) -> None:
 
 def _cmd_translate(args) -> int:
     from seqlab.api import Translator
-    from seqlab.data.readers import read_lines
 
     translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
                                  precision=args.precision)
-    if args.input:
-        _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
-    elif sys.stdin.isatty():
-        print("seqlab translate: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
-        for line in sys.stdin:
-            if line.strip():
-                try:
-                    _translate_lines(translator, [line.rstrip("\n")], args, sys.stdout)
-                except SeqlabError as err:
-                    print(f"error: {err}", file=sys.stderr)
-    else:
-        data = sys.stdin.buffer.read()
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise SeqlabError(f"<stdin>: line {line}: not UTF-8 text (byte {err.start})") from None
-        _translate_lines(translator, text.splitlines(), args, sys.stdout)
+    _input_lines(args, lambda lines: _translate_lines(translator, lines, args, sys.stdout))
+    return 0
+
+
+def _cmd_classify(args) -> int:
+    from seqlab.api import Classifier
+
+    classifier = Classifier.load(args.run, checkpoint=args.checkpoint, device=args.device)
+
+    def classify(lines: list[str]) -> None:
+        for start in range(0, len(lines), 256):
+            chunk = lines[start:start + 256]
+            kept = [line for line in chunk if line.strip()]
+            results = iter(classifier.classify(kept))
+            for line in chunk:  # a blank line stays blank, so outputs stay aligned with inputs
+                sys.stdout.write("%s\t%.4f\n" % next(results) if line.strip() else "\n")
+            sys.stdout.flush()
+
+    _input_lines(args, classify)
     return 0
 
 
@@ -221,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="decode in float32, under bf16 autocast, or auto: bf16 where the CPU computes it "
                             "natively (default: the run's decode.precision)")
 
-    e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data")
+    e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data (translation runs); "
+                                        "accuracy, macro-F1 and a confusion matrix PNG (classification runs)")
     run_args(e)
     e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files")
     e.add_argument("--beam", type=int)
@@ -230,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reverse", action="store_true", help="swap the columns of the data")
     e.add_argument("--on-error", choices=["raise", "skip"], default="raise")
     e.add_argument("--hypotheses", metavar="FILE", help="also write the translations here")
+    e.add_argument("--confusion", metavar="PNG", help="classification: where the confusion matrix goes "
+                                                      "(default RUN/confusion-<data name>.png)")
     e.set_defaults(func=_cmd_evaluate)
 
     tr = sub.add_parser("translate", help="translate lines from --input, stdin, or interactively")
@@ -240,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-best", type=int, default=1)
     tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
     tr.set_defaults(func=_cmd_translate)
+
+    c = sub.add_parser("classify", help="classify lines from --input, stdin, or interactively: label<TAB>probability")
+    run_args(c)
+    c.add_argument("--input", help="a text file, one text per line")
+    c.set_defaults(func=_cmd_classify)
 
     a = sub.add_parser("attention", help="plot the source attention of one translation")
     run_args(a)
