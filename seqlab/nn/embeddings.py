@@ -1,4 +1,4 @@
-"""Word embeddings initialised from pretrained vectors in word2vec text format.
+"""Word vectors in word2vec text format: read, write, and initialise embeddings from them.
 
 The format (Mikolov et al. 2013, also written by gensim and fastText, and GloVe without the
 header) is one word per line followed by its d numbers, separated by spaces::
@@ -8,13 +8,18 @@ header) is one word per line followed by its d numbers, separated by spaces::
     cat 0.4 0.1 -0.7 0.2
     ...
 
+:func:`load_word2vec_text` is the one reader (models initialise their embeddings through it, and
+``seqlab embed`` reads exported files with it); :func:`save_word2vec_text` writes the format with
+the header, which gensim's ``KeyedVectors.load_word2vec_format(path)`` reads
+(``tests/nn/test_embeddings.py`` checks the round trip through gensim).
+
 Rows whose token has a vector are overwritten; the others keep their initialisation. Tokens are
 matched exactly, so subword vocabularies only find vectors for tokens spelled as whole words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +28,7 @@ from torch import Tensor, nn
 from seqlab.errors import ConfigError, DataError
 from seqlab.text.specials import PAD
 
-__all__ = ["init_embedding_from", "load_word2vec_text"]
+__all__ = ["init_embedding_from", "load_word2vec_text", "save_word2vec_text"]
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -85,6 +90,33 @@ def load_word2vec_text(path: str | Path) -> dict[str, Tensor]:
     if not vectors:
         raise DataError(str(path), None, "no word vectors found")
     return vectors
+
+
+def save_word2vec_text(path: str | Path, words: Sequence[str], vectors: Tensor) -> None:
+    """Write ``V d`` and then one ``word v_1 ... v_d`` line per word (UTF-8, atomically).
+
+    Values are written with 9 significant digits, so float32 vectors read back exactly.
+
+    Args:
+        path: the file to write.
+        words: V words, none empty or containing whitespace.
+        vectors: (V, d) tensor.
+
+    Raises:
+        ValueError: the counts differ, or a word is empty or contains whitespace (the format
+            could not be read back).
+    """
+    from seqlab.training.checkpoint import atomic_write_text
+
+    if len(words) != vectors.shape[0]:
+        raise ValueError(f"{len(words)} words but {vectors.shape[0]} vectors")
+    bad = next((w for w in words if not w or len(w.split()) != 1 or w != w.strip()), None)
+    if bad is not None:
+        raise ValueError(f"word {bad!r} cannot be written in word2vec text format (empty or with whitespace)")
+    rows = vectors.detach().float().cpu().tolist()
+    lines = [f"{len(words)} {vectors.shape[1]}\n"]
+    lines += [w + " " + " ".join(f"{x:.9g}" for x in row) + "\n" for w, row in zip(words, rows)]
+    atomic_write_text(Path(path), "".join(lines))
 
 
 def init_embedding_from(

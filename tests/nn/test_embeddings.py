@@ -70,3 +70,30 @@ def test_builder_applies_embeddings_from(tmp_path):
         assert torch.equal(embedding.weight[6].detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
     with pytest.raises(ConfigError, match="model.embeddings_from"):
         build_recurrent(cfg, len(VOCAB), len(VOCAB))
+
+
+def test_save_and_load_round_trip_through_gensim(tmp_path):
+    gensim_models = pytest.importorskip("gensim.models", reason="gensim is in the test extra")
+    from seqlab.nn.embeddings import save_word2vec_text
+
+    torch.manual_seed(0)
+    words = ["deixa", "o", "piá", "jogar", "o'er"]
+    vectors = torch.randn(5, 3)
+    path = tmp_path / "vectors.txt"
+    save_word2vec_text(path, words, vectors)
+    ours = load_word2vec_text(path)
+    assert list(ours) == words
+    assert torch.equal(torch.stack(list(ours.values())), vectors)  # 9 digits: float32 exactly
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(path))
+    assert list(kv.index_to_key) == words
+    assert torch.equal(torch.from_numpy(kv.vectors), vectors)
+    again = tmp_path / "again.txt"
+    kv.save_word2vec_format(str(again))  # and what gensim writes, we read
+    assert torch.equal(torch.stack(list(load_word2vec_text(again).values())), vectors)
+
+
+def test_save_refuses_words_the_format_cannot_hold(tmp_path):
+    from seqlab.nn.embeddings import save_word2vec_text
+
+    with pytest.raises(ValueError, match="whitespace"):
+        save_word2vec_text(tmp_path / "v.txt", ["two words"], torch.zeros(1, 2))
