@@ -24,7 +24,7 @@ from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
-from seqlab.training.trainer import check_run_format
+from seqlab.training.trainer import open_run
 
 __all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
 
@@ -62,20 +62,7 @@ class Translator:
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
         run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise CheckpointError(f"{run_dir}: no such run folder")
-        config_path = run_dir / "config.yaml"
-        if not config_path.is_file():
-            raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
-        available = list_checkpoints(run_dir / "checkpoints")
-        if checkpoint not in available:
-            listing = ", ".join(available) or "none"
-            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
-        # Check the run format before building the model: weights of another format may not fit it.
-        check_run_format(run_dir, checkpoint)
-        config = load_config(config_path)
-        if config.task != "translation":
-            raise SeqlabError(f"{run_dir}: a {config.task!r} run, not a translation model")
+        config = open_run(run_dir, checkpoint, "translation")
         tokenizers = TokenizerPair.load(run_dir)
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
         load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)

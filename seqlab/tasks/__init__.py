@@ -65,6 +65,7 @@ __all__ = ["TASKS", "Task", "TaskData", "get_task", "make_task"]
 
 TASKS: dict[str, str] = {
     "translation": "seqlab.tasks.translation:TranslationTask",
+    "word2vec": "seqlab.tasks.word2vec:Word2VecTask",
 }
 """Task name (the config's ``task``) -> ``module:Class``, imported on first use."""
 

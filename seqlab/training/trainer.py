@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from seqlab import __version__
 from seqlab.config import ExperimentConfig, config_to_dict, load_config, save_config
-from seqlab.errors import CheckpointError
+from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.tasks import Task, TaskData, make_task
 from seqlab.training.checkpoint import (
     list_checkpoints,
@@ -46,7 +46,7 @@ from seqlab.training.optimizer import build_optimizer, clip_gradients
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
-__all__ = ["RUN_FORMAT", "TrainResult", "check_run_format", "train"]
+__all__ = ["RUN_FORMAT", "TrainResult", "check_run_format", "open_run", "train"]
 
 RUN_FORMAT = "seqlab-run/1"
 
@@ -171,6 +171,31 @@ def check_run_format(run_dir: Path, checkpoint: str) -> None:
         raise CheckpointError(f"{run_dir}/checkpoints/{checkpoint}/meta.json: run folder format {found!r}, "
                               f"this seqlab reads {RUN_FORMAT!r}; retrain, or load it with the seqlab "
                               "version that wrote it")
+
+
+def open_run(run_dir: Path, checkpoint: str, task: str) -> ExperimentConfig:
+    """The config of a trained run of ``task``, after checking that checkpoint ``checkpoint`` exists
+    and is of :data:`RUN_FORMAT` (before any model is built: weights of another format may not fit).
+
+    Raises:
+        CheckpointError: no such folder, no ``config.yaml``, no such checkpoint, another format.
+        SeqlabError: the run is of another task.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
+    available = list_checkpoints(run_dir / "checkpoints")
+    if checkpoint not in available:
+        listing = ", ".join(available) or "none"
+        raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
+    check_run_format(run_dir, checkpoint)
+    config = load_config(config_path)
+    if config.task != task:
+        raise SeqlabError(f"{run_dir}: a {config.task!r} run, not a {task!r} run")
+    return config
 
 
 def _restore(run: _Run) -> None:
