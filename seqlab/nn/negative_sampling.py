@@ -35,7 +35,7 @@ class _NegativeSampling(torch.autograd.Function):
     def forward(ctx, W: Tensor, U: Tensor, centre: Tensor, targets: Tensor, weight: Tensor) -> Tensor:
         v = W.index_select(0, centre)  # (B, d)
         T = U.index_select(0, targets.reshape(-1)).view(*targets.shape, -1)  # (B, K+1, d): u_o, u_1..u_K
-        s = torch.bmm(T, v.unsqueeze(2)).squeeze(2)  # (B, K+1): u_t^T v_c
+        s = (T * v.unsqueeze(1)).sum(-1)  # (B, K+1): u_t^T v_c (faster than bmm's B tiny products)
         s[:, 1:].neg_()  # the noise words enter as -u_k^T v_c
         loss = -(F.logsigmoid(s) * weight).sum()
         ctx.save_for_backward(v, T, s, centre, targets, weight)
@@ -49,7 +49,7 @@ class _NegativeSampling(torch.autograd.Function):
         g = (torch.sigmoid(s) - 1) * weight  # (B, K+1): d(-log sigma(x))/dx = sigma(x) - 1
         g[:, 1:].neg_()  # back to d/d(u_k^T v_c) for the noise words: sigma(u_k^T v_c)
         g = g * grad_loss
-        grad_v = torch.bmm(g.unsqueeze(1), T).squeeze(1)  # (B, d)
+        grad_v = torch.einsum("bt,btd->bd", g, T)  # (B, d): sum_t g_t u_t
         grad_T = g.unsqueeze(2) * v.unsqueeze(1)  # (B, K+1, d)
         grad_W = v.new_zeros(W_shape).index_add_(0, centre, grad_v)
         grad_U = v.new_zeros(U_shape).index_add_(0, targets.reshape(-1), grad_T.view(-1, v.shape[1]))
