@@ -132,6 +132,9 @@ class TransformerConfig:
     tie_output: bool = True
     """Output projection shares the target embedding matrix."""
     init: Literal["xavier", "kaiming", "normal"] = "xavier"
+    embeddings_from: str | None = None
+    """word2vec text file (``word v1 v2 ...``, e.g. from ``seqlab embed export``) to initialise the
+    token embeddings E from (d_model numbers a word)."""
 
     @property
     def width(self) -> int:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from seqlab.errors import ConfigError, DataError
 from seqlab.text.specials import PAD
 
-__all__ = ["init_embedding_from", "load_word2vec_text", "save_word2vec_text"]
+__all__ = ["init_embedding_from", "init_embeddings_from_file", "load_word2vec_text", "save_word2vec_text"]
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -157,3 +157,29 @@ def init_embedding_from(
             values = torch.stack([vectors[tokenizer_vocab[i]] for i in rows])  # (n, d)
             embedding.weight[torch.tensor(rows)] = values.to(embedding.weight)
     return len(rows)
+
+
+def init_embeddings_from_file(path: str | Path, src_embedding: nn.Embedding, tgt_embedding: nn.Embedding,
+                              src_vocab: Sequence[str] | None, tgt_vocab: Sequence[str] | None = None) -> None:
+    """Initialise a model's source and target embeddings (one module when shared) from a word2vec file.
+
+    What ``model.embeddings_from`` does for every sequence-to-sequence model.
+
+    Args:
+        path: word2vec text file.
+        src_embedding, tgt_embedding: the model's token embeddings (the same module when shared).
+        src_vocab: source tokens by id.
+        tgt_vocab: target tokens by id; None with a joint vocabulary (same size as the source's).
+
+    Raises:
+        ConfigError: ``src_vocab`` is None (key ``model.embeddings_from``), or a dimension differs.
+    """
+    if src_vocab is None:
+        raise ConfigError("model.embeddings_from", "needs the vocabulary: pass src_vocab= to the model builder")
+    vectors = load_word2vec_text(path)
+    init_embedding_from(src_embedding, list(src_vocab), vectors)
+    if tgt_embedding is not src_embedding:
+        if tgt_vocab is None and tgt_embedding.num_embeddings == src_embedding.num_embeddings:
+            tgt_vocab = src_vocab
+        if tgt_vocab is not None:
+            init_embedding_from(tgt_embedding, list(tgt_vocab), vectors)
