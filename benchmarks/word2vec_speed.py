@@ -61,7 +61,7 @@ def seqlab_config(data: str, epochs: int, threads: int, max_steps: int | None = 
         "data": {"train": data, "min_count": s["min_count"], "window": s["window"], "dynamic_window": True,
                  "subsample": s["subsample"], "batch_pairs": s["batch_pairs"]},
         "model": {"type": "word2vec", "dim": s["dim"], "negatives": s["negatives"]},
-        "train": {"seed": s["seed"], "optimizer": "sgd", "lr": s["alpha"] * s["batch_pairs"], "schedule": "linear",
+        "train": {"seed": s["seed"], "optimizer": "sgd", "precision": "fp32", "lr": s["alpha"] * s["batch_pairs"], "schedule": "linear",
                   "warmup_steps": 0, "min_lr_ratio": s["min_alpha"] / s["alpha"], "clip_norm": None,
                   "max_steps": max_steps or 1, "max_epochs": epochs, "eval_every": 10**9, "log_every": 100,
                   "threads": threads},
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     from gensim.models import KeyedVectors
 
+    load_before = os.getloadavg()
     sentences = read_sentences(str(Path(args.data).resolve()), lowercase=True)
     n_words = sum(len(s) for s in sentences)
     rows = []
@@ -152,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         import gensim
 
-        payload = {"benchmark": "word2vec_speed", "machine": {**machine_info(), "gensim": gensim.__version__},
+        payload = {"benchmark": "word2vec_speed",
+                   "machine": {**machine_info(), "gensim": gensim.__version__,
+                               "load_average_1_5_15min_before": load_before,
+                               "load_average_1_5_15min_after": os.getloadavg()},
                    "settings": {**SETTINGS, "epochs": args.epochs, "threads": args.threads,
                                 "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
                                 "data": args.data, "corpus_words": n_words, "sentences": len(sentences)},

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from seqlab.errors import DataError, SeqlabError
+from seqlab.io import atomic_write_text
 
 __all__ = [
     "SkipGramBatch",
@@ -107,8 +108,6 @@ class Vocabulary:
 
     def save(self, path: str | Path) -> None:
         """Write ``{"words": [...], "counts": [...]}`` as JSON (atomically)."""
-        from seqlab.training.checkpoint import atomic_write_text
-
         atomic_write_text(Path(path), json.dumps({"words": self.words, "counts": self.counts}, ensure_ascii=False))
 
     @classmethod

@@ -24,7 +24,7 @@ def build_model(cfg: TransformerConfig | RecurrentConfig, src_vocab_size: int, t
 
         model = build_transformer(cfg, src_vocab_size, tgt_vocab_size)
         if cfg.embeddings_from is not None:
-            init_embeddings_from_file(cfg.embeddings_from, model.src_embed.embedding, model.tgt_embed.embedding,
+            init_embeddings_from_file(cfg.embeddings_from, model.encoder.embed.embedding, model.tgt_embed.embedding,
                                       src_vocab, tgt_vocab)
         return model
     from seqlab.models.recurrent import build_recurrent

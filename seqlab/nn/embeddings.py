@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, DataError
+from seqlab.io import atomic_write_text
 from seqlab.text.specials import PAD
 
 __all__ = ["init_embedding_from", "init_embeddings_from_file", "load_word2vec_text", "save_word2vec_text"]
@@ -106,8 +107,6 @@ def save_word2vec_text(path: str | Path, words: Sequence[str], vectors: Tensor) 
         ValueError: the counts differ, or a word is empty or contains whitespace (the format
             could not be read back).
     """
-    from seqlab.training.checkpoint import atomic_write_text
-
     if len(words) != vectors.shape[0]:
         raise ValueError(f"{len(words)} words but {vectors.shape[0]} vectors")
     bad = next((w for w in words if not w or len(w.split()) != 1 or w != w.strip()), None)

@@ -35,7 +35,6 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.models.word2vec import SkipGram
 from seqlab.models.word_vectors import WordVectors
 from seqlab.tasks.base import TaskData
-from seqlab.training.checkpoint import load_checkpoint
 
 __all__ = ["SkipGramLoss", "Word2VecConfig", "Word2VecDataConfig", "Word2VecTask", "load_word_vectors",
            "read_sentences"]
@@ -188,12 +187,7 @@ class Word2VecTask:
 
 def load_word_vectors(run_dir: str | Path, *, checkpoint: str = "best") -> WordVectors:
     """The word vectors (rows of W) of a trained word2vec run, at checkpoint ``best`` or ``last``."""
-    from seqlab.training.trainer import open_run
+    from seqlab.tasks.run import load_run
 
-    run_dir = Path(run_dir)
-    cfg = open_run(run_dir, checkpoint, "word2vec")
-    task = Word2VecTask(cfg)
-    data = task.load(run_dir)
-    model = task.build_model(data)
-    load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-    return WordVectors(data.text.words, model.vectors())
+    run = load_run(run_dir, checkpoint=checkpoint, task="word2vec")
+    return WordVectors(run.data.text.words, run.model.vectors())

@@ -106,7 +106,7 @@ def test_transformer_builder_applies_embeddings_from(tmp_path):
     path = _write(tmp_path, "cat 1 2 3 4\nsat 5 6 7 8\n")
     cfg = TransformerConfig(layers=1, d_model=4, heads=2, ffn=8, embeddings_from=str(path))
     model = build_model(cfg, len(VOCAB), len(VOCAB), src_vocab=VOCAB)
-    for embed in (model.src_embed, model.tgt_embed):
+    for embed in (model.encoder.embed, model.tgt_embed):
         assert torch.equal(embed.embedding.weight[6].detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
     assert torch.equal(model.generator.weight[5].detach(), torch.tensor([1.0, 2.0, 3.0, 4.0]))  # tied output
     with pytest.raises(ConfigError, match="model.embeddings_from"):
