@@ -61,10 +61,10 @@ def seqlab_config(data: str, epochs: int, threads: int, max_steps: int | None = 
         "data": {"train": data, "min_count": s["min_count"], "window": s["window"], "dynamic_window": True,
                  "subsample": s["subsample"], "batch_pairs": s["batch_pairs"]},
         "model": {"type": "word2vec", "dim": s["dim"], "negatives": s["negatives"]},
-        "train": {"seed": s["seed"], "optimizer": "sgd", "precision": "fp32", "lr": s["alpha"] * s["batch_pairs"], "schedule": "linear",
-                  "warmup_steps": 0, "min_lr_ratio": s["min_alpha"] / s["alpha"], "clip_norm": None,
-                  "max_steps": max_steps or 1, "max_epochs": epochs, "eval_every": 10**9, "log_every": 100,
-                  "threads": threads},
+        "train": {"seed": s["seed"], "optimizer": "sgd", "precision": "fp32", "lr": s["alpha"] * s["batch_pairs"],
+                  "schedule": "linear", "warmup_steps": 0, "min_lr_ratio": s["min_alpha"] / s["alpha"],
+                  "clip_norm": None, "max_steps": max_steps or 1, "max_epochs": epochs, "eval_every": 10**9,
+                  "log_every": 100, "threads": threads},
     }
 
 
@@ -102,7 +102,8 @@ def quality(kv) -> dict:
 
     pearson, spearman, oov = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))
     accuracy, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"))
-    answered = sum(len(sec["correct"]) + len(sec["incorrect"]) for sec in sections if sec["section"] == "Total accuracy")
+    total = next(sec for sec in sections if sec["section"] == "Total accuracy")
+    answered = len(total["correct"]) + len(total["incorrect"])
     return {"wordsim353_spearman": float(spearman.statistic), "wordsim353_pearson": float(pearson.statistic),
             "wordsim353_oov_percent": float(oov), "analogy_accuracy": float(accuracy),
             "analogy_questions_answered": answered,

@@ -48,8 +48,8 @@ def test_negative_sampling_losses_equal_a_per_pair_loop():
     expected = _per_pair_negative_sampling(model.W.detach(), model.U.detach(), centre, context, negatives)
     readable = model.negative_sampling_loss(centre, context, negatives)
     fused = model(centre, context, negatives)
-    assert float(readable) == pytest.approx(expected, rel=1e-5)
-    assert float(fused) == pytest.approx(expected, rel=1e-5)
+    assert readable.item() == pytest.approx(expected, rel=1e-5)
+    assert fused.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_fused_gradients_equal_autograd_of_the_readable_loss():

@@ -23,8 +23,8 @@ def _config(**sections):
         "name": "deixa", "task": "word2vec",
         "data": {"train": "builtin:deixa", "min_count": 1, "window": 2, "subsample": 0.01, "batch_pairs": 256},
         "model": {"type": "word2vec", "dim": 16, "negatives": 5},
-        "train": {"seed": 1, "optimizer": "sgd", "precision": "fp32", "lr": 5.0, "schedule": "linear", "warmup_steps": 0,
-                  "min_lr_ratio": 0.004, "clip_norm": None, "max_steps": 200, "eval_every": 100,
+        "train": {"seed": 1, "optimizer": "sgd", "precision": "fp32", "lr": 5.0, "schedule": "linear",
+                  "warmup_steps": 0, "min_lr_ratio": 0.004, "clip_norm": None, "max_steps": 200, "eval_every": 100,
                   "log_every": 50, "threads": 1},
     }
     for name, values in sections.items():
