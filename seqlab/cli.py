@@ -10,6 +10,10 @@
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
+    seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
+    seqlab embed similar RUN word [-k 10]
+    seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
+    seqlab embed export RUN --out vectors.txt
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ def _cmd_train(args) -> int:
         if not args.config:
             raise SeqlabError("seqlab train needs a config file (or --resume RUN)")
         cfg = load_config(args.config, args.overrides)
+        if args.task is not None and cfg.task != args.task:
+            raise SeqlabError(f"{args.config}: a {cfg.task!r} config; this command trains task: {args.task}")
         run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
         result = train(cfg, run_dir, max_minutes=args.max_minutes, progress=not args.quiet)
     if result.last_eval:
@@ -70,6 +76,34 @@ def _launch_processes(nproc: int, argv: list[str]) -> int:
                "-m", "seqlab", *rest]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     return subprocess.call(command, env=env)
+
+
+def _print_ranked(ranked: list[tuple[str, float]]) -> None:
+    for word, cos in ranked:
+        print(f"{word}\t{cos:.4f}")
+
+
+def _cmd_embed_similar(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    _print_ranked(load_word_vectors(args.run, checkpoint=args.checkpoint).similar(args.word, args.k))
+    return 0
+
+
+def _cmd_embed_analogy(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    _print_ranked(load_word_vectors(args.run, checkpoint=args.checkpoint).analogy(args.a, args.b, args.c, args.k))
+    return 0
+
+
+def _cmd_embed_export(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    vectors = load_word_vectors(args.run, checkpoint=args.checkpoint)
+    vectors.save(args.out)
+    print(f"wrote {len(vectors)} vectors of dimension {vectors.vectors.shape[1]} to {args.out}")
+    return 0
 
 
 def _cmd_evaluate(args) -> int:
@@ -254,17 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"seqlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def train_args(q, example: str, task: str | None):
+        q.add_argument("config", nargs="?", help=f"experiment YAML, e.g. {example}")
+        q.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.max_steps=100")
+        q.add_argument("--resume", metavar="RUN", help="continue the run in this folder from checkpoints/last")
+        q.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
+        q.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
+        q.add_argument("--nproc", type=int, metavar="N",
+                       help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
+        q.set_defaults(func=_cmd_train, task=task)
+
     t = sub.add_parser("train", help="train a model from a YAML config (or resume a run)")
-    t.add_argument("config", nargs="?", help="experiment YAML, e.g. configs/translation/en-pt-transformer.yaml")
-    t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. model.layers=4")
-    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder from checkpoints/last")
-    t.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
-    t.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
-    t.add_argument("--nproc", type=int, metavar="N",
-                   help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
-    t.set_defaults(func=_cmd_train)
+    train_args(t, "configs/translation/en-pt-transformer.yaml", None)
 
     def run_args(q):
         q.add_argument("run", help="run folder written by seqlab train")
@@ -326,6 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 
+    em = sub.add_parser("embed", help="word vectors: train Word2Vec, query and export them")
+    esub = em.add_subparsers(dest="embed_command", required=True)
+    et = esub.add_parser("train", help="train Word2Vec skip-gram from a YAML config (task: word2vec)")
+    train_args(et, "configs/embeddings/deixa-demo.yaml", "word2vec")
+    es = esub.add_parser("similar", help="nearest words by cosine similarity")
+    run_args(es)
+    es.add_argument("word")
+    es.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    es.set_defaults(func=_cmd_embed_similar)
+    ea = esub.add_parser("analogy", help="a is to b as c is to ?: the words nearest b - a + c")
+    run_args(ea)
+    for name in ("a", "b", "c"):
+        ea.add_argument(name)
+    ea.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    ea.set_defaults(func=_cmd_embed_analogy)
+    ex = esub.add_parser("export", help="write the vectors in word2vec text format (gensim reads it)")
+    run_args(ex)
+    ex.add_argument("--out", required=True, help="the text file to write")
+    ex.set_defaults(func=_cmd_embed_export)
+
     d = sub.add_parser("data", help="get or make data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     dl = dsub.add_parser("download", help="download a public corpus")
@@ -345,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.command == "train":  # key=value overrides may stand after options, e.g. --out RUN k=v
+    if getattr(args, "func", None) is _cmd_train:  # key=value overrides may stand after options: --out RUN k=v
         args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
         extra = [e for e in extra if e not in args.overrides]
     if extra:

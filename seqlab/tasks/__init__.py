@@ -68,6 +68,7 @@ TASKS: dict[str, str] = {
     "translation": "seqlab.tasks.translation:TranslationTask",
     "lm": "seqlab.tasks.lm:LanguageModelTask",
     "classification": "seqlab.tasks.classification:ClassificationTask",
+    "word2vec": "seqlab.tasks.word2vec:Word2VecTask",
 }
 """Task name (the config's ``task``) -> ``module:Class``, imported on first use."""
 
