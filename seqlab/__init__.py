@@ -6,12 +6,13 @@ __all__ = ["__version__", "load"]
 
 
 def load(run_dir, *, checkpoint: str = "best", device: str = "cpu"):
-    """Load a trained run folder and return a :class:`seqlab.api.Translator`.
+    """Load a trained run folder: a :class:`seqlab.api.Chatbot` for a chat run, else a
+    :class:`seqlab.api.Translator` (``run_task`` says which).
 
     Example:
         >>> model = seqlab.load("runs/en-pt-transformer")      # doctest: +SKIP
         >>> model.translate(["The book is on the table."], beam=5)  # doctest: +SKIP
     """
-    from seqlab.api import Translator
+    from seqlab.api import load as load_run
 
-    return Translator.load(run_dir, checkpoint=checkpoint, device=device)
+    return load_run(run_dir, checkpoint=checkpoint, device=device)

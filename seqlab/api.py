@@ -4,29 +4,53 @@
     >>> model = seqlab.load("runs/en-pt-transformer")            # doctest: +SKIP
     >>> model.translate(["The book is on the table."], beam=5)    # doctest: +SKIP
     ['O livro está na mesa.']
+    >>> bot = seqlab.load("runs/chat-demo")                       # doctest: +SKIP
+    >>> bot.reply([], "hello", strategy="sample", top_p=0.9, seed=1)  # doctest: +SKIP
+    'hello! how are you?'
 
-:class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel` (Transformer or recurrent)
-and its tokenizers; it never asks which architecture it holds.
+:func:`load` returns a :class:`Translator` for a translation run and a :class:`Chatbot` for a chat
+run (``run_task`` says which). Both hold any :class:`~seqlab.models.base.Seq2SeqModel`
+(Transformer or recurrent) and its tokenizers, and never ask which architecture they hold.
+
+Generation options are keyword arguments with the names of the ``decode`` config section
+(:class:`~seqlab.config.DecodeConfig`): ``strategy`` (greedy/beam/sample), ``beam``,
+``length_penalty``, ``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
+``no_repeat_ngram``, ``min_length``, ``max_new_tokens``, ``seed``, ``n_best``, ``precision``;
+options left out (or None) take the run's values. A bad option raises
+:class:`~seqlab.errors.ConfigError` naming ``decode.<key>``.
+
+Thread safety: a request keeps all its decoding state (decoder states, generators) in local
+variables; the model is only read, so several threads may decode with one object at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from seqlab.config import ExperimentConfig, load_config
+from seqlab.config import DecodeConfig, ExperimentConfig, generation_config, load_config
+from seqlab.data.dialogs import context_text, fit_context
+from seqlab.decoding.generate import (
+    generate_steps,
+    pad_rows,
+    source_steps,
+    start_seq2seq,
+    translate_batch,
+)
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
-from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
+from seqlab.text.specials import EOS, PAD, SEP
 from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
 from seqlab.training.trainer import RUN_FORMAT
 
-__all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
+__all__ = ["AttentionMap", "Chatbot", "SentenceTooLong", "Translator", "load"]
 
 
 class SentenceTooLong(SeqlabError):
@@ -51,6 +75,8 @@ class AttentionMap:
 class Translator:
     """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
 
+    run_task = "translation"
+
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
                  run_dir: Path | None = None):
         self.model = model.eval()
@@ -61,29 +87,14 @@ class Translator:
     @classmethod
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise CheckpointError(f"{run_dir}: no such run folder")
-        config_path = run_dir / "config.yaml"
-        if not config_path.is_file():
-            raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
-        available = list_checkpoints(run_dir / "checkpoints")
-        if checkpoint not in available:
-            listing = ", ".join(available) or "none"
-            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
-        # Check the run format before building the model: weights of another format may not fit it.
-        found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
-        if found != RUN_FORMAT:
-            meta_path = run_dir / "checkpoints" / checkpoint / "meta.json"
-            raise CheckpointError(f"{meta_path}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}; "
-                                  "retrain, or load it with the seqlab version that wrote it")
-        config = load_config(config_path)
-        tokenizers = TokenizerPair.load(run_dir)
-        model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-        load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-        return cls(model.to(device), tokenizers, config, run_dir)
+        model, tokenizers, config, run_dir = _load_run(run_dir, checkpoint, device)
+        return cls(model, tokenizers, config, run_dir)
 
     # ------------------------------------------------------------------ helpers
+
+    def settings(self, **options) -> DecodeConfig:
+        """The run's ``decode`` section with the given generation options (see the module docstring)."""
+        return generation_config(self.config.decode, **options)
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
@@ -95,49 +106,79 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
-    def _precision(self, precision: str | None):
-        """A context for decoding at ``precision`` (default: the run's ``decode.precision``)."""
-        precision = precision or self.config.decode.precision
-        if precision not in ("fp32", "bf16"):
-            raise SeqlabError(f"precision must be fp32 or bf16, got {precision!r}")
+    def _precision(self, precision: str):
+        """A context for decoding at ``precision`` (fp32 or bf16 autocast)."""
         device = next(self.model.parameters()).device.type
         return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-    def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
-        d = self.config.decode
-        return {"beam": d.beam if beam is None else beam,
-                "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
-                "max_len_ratio": d.max_len_ratio if max_len_ratio is None else max_len_ratio,
-                "max_len_offset": d.max_len_offset}
+    def _decode_ids(self, src_ids: list[list[int]], settings: DecodeConfig) -> list:
+        with self._precision(settings.precision):
+            out = translate_batch(self.model, src_ids, settings)
+        decode = self.tokenizers.tgt.decode
+        if out.nbest is not None:
+            return [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
+        return [decode(toks) for toks in out.tokens]
+
+    def _stream_ids(self, src_ids: list[int], settings: DecodeConfig) -> Iterator[str]:
+        """Yield the text of one output piece by piece as its tokens come (beam: once at the end).
+
+        The pieces join to the decoded output: a piece is yielded when the text decoded so far
+        extends what was yielded (a tokenizer may re-space earlier text; then it waits).
+        """
+        if not src_ids:
+            return
+        decode = self.tokenizers.tgt.decode
+        src = pad_rows([src_ids], next(self.model.parameters()).device)
+        with torch.inference_mode(), self._precision(settings.precision):
+            state, sos = start_seq2seq(self.model, src)
+        steps = generate_steps(self.model.decode_step, state, sos, settings=settings,
+                               max_len=source_steps(self.model, src, settings))
+        tokens: list[int] = []
+        said = ""
+        while True:
+            try:
+                with self._precision(settings.precision):
+                    y = int(next(steps)[0])
+            except StopIteration as stop:
+                final = decode(stop.value.tokens[0])
+                break
+            if y in (EOS, PAD):
+                continue
+            tokens.append(y)
+            text = decode(tokens)
+            if len(text) > len(said) and text.startswith(said):
+                yield text[len(said):]
+                said = text
+        if len(final) > len(said) and final.startswith(said):
+            yield final[len(said):]
 
     # ------------------------------------------------------------------ public
 
-    @torch.inference_mode()
-    def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
-                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False,
-                  precision: str | None = None):
-        """Translate one sentence or a list.
+    def translate(self, sentences: str | list[str], *, truncate: bool = False, **options):
+        """Translate one sentence or a list, with the generation ``options`` of the module docstring.
 
         Returns:
             A string per sentence; with ``n_best > 1`` a list of ``(translation, score)`` per sentence.
         """
         single = isinstance(sentences, str)
         batch = [sentences] if single else list(sentences)
+        settings = self.settings(**options)
         if not batch:
             return []
-        settings = self._decode_settings(beam, length_penalty, max_len_ratio)
-        if n_best > settings["beam"]:
-            raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        with self._precision(precision):
-            out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
-        decode = self.tokenizers.tgt.decode
-        if n_best > 1:
-            result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
-        else:
-            result = [decode(toks) for toks in out.tokens]
+        result = self._decode_ids(self._encode(batch, truncate=truncate), settings)
         return result[0] if single else result
 
-    @torch.inference_mode()
+    def stream_translate(self, sentence: str, *, truncate: bool = False, **options) -> Iterator[str]:
+        """Translate one sentence, yielding text pieces as tokens are produced.
+
+        ``"".join(stream_translate(s, **o)) == translate(s, **o)`` for greedy search, seeded sampling
+        and beam search (which yields once, at the end).
+        """
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_translate gives one translation; n_best must be 1")
+        return self._stream_ids(self._encode([sentence], truncate=truncate)[0], settings)
+
     def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
         """Translate ``sentence`` and return the source attention of each decoder step.
 
@@ -149,8 +190,8 @@ class Translator:
         src_ids = self._encode([sentence], truncate=False)
         if not src_ids[0]:
             raise SeqlabError(f"nothing to translate: {sentence!r} has no tokens")
-        settings = self._decode_settings(beam, None, None)
-        out = translate_batch(self.model, src_ids, return_attention=True, **settings)
+        settings = self.settings(strategy="beam", beam=beam, n_best=1)
+        out = translate_batch(self.model, src_ids, settings, return_attention=True)
         if out.attention is None:
             raise SeqlabError(f"this model ({type(self.model).__name__}, model.type={self.config.model.type}"
                               f"{', attention=none' if getattr(self.config.model, 'attention', '') == 'none' else ''})"
@@ -167,9 +208,76 @@ class Translator:
             translation=tok.tgt.decode(tgt),
         )
 
-    def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
-                 length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
-        """BLEU, chrF and perplexity of this model on ``pairs``."""
-        settings = self._decode_settings(beam, length_penalty, None)
-        with self._precision(precision):
-            return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)
+    def evaluate(self, pairs: list[tuple[str, str]], **options) -> EvalResult:
+        """BLEU, chrF and perplexity of this model on ``pairs`` (generation ``options`` as in :meth:`translate`)."""
+        settings = self.settings(**options)
+        with self._precision(settings.precision):
+            return evaluate_pairs(self.model, self.tokenizers, pairs, settings)
+
+
+class Chatbot(Translator):
+    """A chat run: a sequence-to-sequence model from a conversation's context to the next reply.
+
+    The context is the last ``data.context_turns`` turns of the history and the message, joined
+    with ``<sep>`` (:func:`~seqlab.data.dialogs.context_text`); one longer than the model accepts
+    loses its oldest turns first, then its oldest tokens (:func:`~seqlab.data.dialogs.fit_context`).
+    The reply length is ``decode.max_new_tokens`` (set it in the config or per call).
+    """
+
+    run_task = "chat"
+
+    def context_ids(self, history: list[str], message: str) -> list[int]:
+        """Encoder input ids for a reply to ``message`` after ``history`` (oldest turn first)."""
+        if isinstance(history, str) or not all(isinstance(t, str) for t in history):
+            raise SeqlabError("history must be a list of strings (the earlier turns, oldest first)")
+        if not message.strip():
+            raise SeqlabError("the message is empty")
+        text = context_text([*history, message], self.config.data.context_turns)
+        ids = self.tokenizers.src.encode(text)
+        limit = min(self.model.max_positions - 1, self.config.data.max_len)
+        sep = self.tokenizers.src.special_id(SEP) if SEP in self.tokenizers.src.specials else -1
+        return fit_context(ids, limit, sep)
+
+    def reply(self, history: list[str], message: str, **options) -> str:
+        """The bot's reply to ``message`` after the turns ``history`` (generation ``options`` as in
+        :meth:`Translator.translate`; ``n_best > 1`` returns ``(reply, score)`` pairs)."""
+        return self._decode_ids([self.context_ids(history, message)], self.settings(**options))[0]
+
+    def stream_reply(self, history: list[str], message: str, **options) -> Iterator[str]:
+        """:meth:`reply`, yielding text pieces as tokens are produced (beam: once at the end)."""
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_reply gives one reply; n_best must be 1")
+        return self._stream_ids(self.context_ids(history, message), settings)
+
+
+def _load_run(run_dir: str | Path, checkpoint: str, device: str):
+    """(model, tokenizers, config, run_dir) of a run folder, checked."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
+    available = list_checkpoints(run_dir / "checkpoints")
+    if checkpoint not in available:
+        listing = ", ".join(available) or "none"
+        raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
+    # Check the run format before building the model: weights of another format may not fit it.
+    found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
+    if found != RUN_FORMAT:
+        meta_path = run_dir / "checkpoints" / checkpoint / "meta.json"
+        raise CheckpointError(f"{meta_path}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}; "
+                              "retrain, or load it with the seqlab version that wrote it")
+    config = load_config(config_path)
+    tokenizers = TokenizerPair.load(run_dir)
+    model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
+    load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
+    return model.to(device), tokenizers, config, run_dir
+
+
+def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
+    """Load a run folder: a :class:`Chatbot` for a chat run, else a :class:`Translator`."""
+    model, tokenizers, config, run_dir = _load_run(run_dir, checkpoint, device)
+    cls = Chatbot if config.task == "chat" else Translator
+    return cls(model, tokenizers, config, run_dir)

@@ -29,11 +29,13 @@ from typing import Any, Literal, Union
 import yaml
 
 from seqlab.errors import ConfigError
+from seqlab.text.specials import SEP, check_reserved
 
 __all__ = [
     "DataConfig",
     "DecodeConfig",
     "ExperimentConfig",
+    "GenerationConfig",
     "ModelConfig",
     "RecurrentConfig",
     "TokenizerConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "generation_config",
     "load_config",
     "save_config",
 ]
@@ -59,7 +62,8 @@ class DataConfig:
     train: str | list[str] = "builtin:synthetic-en-pt"
     dev: str | list[str] | None = "builtin:synthetic-en-pt-dev"
     test: str | list[str] | None = None
-    format: Literal["auto", "tsv", "jsonl", "text"] = "auto"
+    format: Literal["auto", "tsv", "jsonl", "text", "yaml"] = "auto"
+    """``text`` is two aligned files; ``yaml`` the chatterbot-corpus format (chat only)."""
     reverse: bool = False
     """Swap the columns (translate target->source, e.g. pt->en from an en-pt file)."""
     max_len: int = 128
@@ -68,6 +72,11 @@ class DataConfig:
     """``raise`` stops at the first malformed line; ``skip`` drops it and warns with a count."""
     dev_size: int = 500
     """Sentences of dev data used for BLEU during training (all of it for loss)."""
+    context_turns: int = 0
+    """Chat: earlier turns joined with ``<sep>`` before the message in the encoder input (0 = none)."""
+    holdout: float = 0.0
+    """Chat without ``dev``: this fraction of the training conversations becomes the dev set
+    (split by conversation, seeded with ``train.seed``)."""
 
 
 @dataclass
@@ -80,6 +89,8 @@ class TokenizerConfig:
     """One vocabulary for both sides (needed for ``model.share_embeddings``)."""
     lowercase: bool = False
     min_frequency: int = 2
+    specials: list[str] = field(default_factory=list)
+    """Reserved specials after the four fixed ones (ids 4, 5, ...), e.g. ``["<sep>"]`` for chat."""
 
 
 @dataclass
@@ -183,20 +194,111 @@ class TrainConfig:
 
 @dataclass
 class DecodeConfig:
-    """Defaults for ``translate`` and ``evaluate``."""
+    """Generation settings: defaults for ``translate``, ``chat``, ``evaluate`` and the API.
 
+    The same keys are the keyword arguments of ``Translator.translate`` / ``Chatbot.reply`` and
+    the options of the CLI (``--top-k`` for ``top_k``); :func:`generation_config` merges them.
+    """
+
+    strategy: Literal["greedy", "beam", "sample"] = "beam"
+    """``beam`` with ``beam: 1`` is greedy search; ``sample`` draws with temperature/top-k/top-p."""
     beam: int = 5
     length_penalty: float = 0.6
     max_len_ratio: float = 1.5
     max_len_offset: int = 10
+    """Without ``max_new_tokens`` the output limit is ceil(max_len_ratio * source length) + offset."""
+    max_new_tokens: int | None = None
+    """Most output tokens, ``<eos>`` included (chat replies); replaces the source-length limit."""
+    min_length: int = 0
+    """``<eos>`` is blocked until this many tokens are out."""
+    temperature: float | None = None
+    """Sampling temperature tau (default 1.0; 0 = argmax). Sampling only."""
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+    """CTRL's penalty theta for tokens already generated (1 = off)."""
+    no_repeat_ngram: int = 0
+    """No n-gram of this size appears twice in an output (0 = off)."""
+    seed: int | None = None
+    """Seed of the sampler: the same input, seed and settings give the same sample."""
     n_best: int = 1
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` decodes under CPU bf16 autocast (about twice as fast on CPUs with bf16 units)."""
+
+    def __post_init__(self) -> None:
+        _check_decode(self)
+
+
+GenerationConfig = DecodeConfig
+"""The generation settings under the name other toolkits use."""
+
+
+def _check_decode(d: DecodeConfig) -> None:
+    """Range and consistency checks of the ``decode`` section (keys named ``decode.*``)."""
+    positive = [("beam", d.beam), ("n_best", d.n_best)]
+    if d.max_new_tokens is not None:
+        positive.append(("max_new_tokens", d.max_new_tokens))
+    if d.top_k is not None:
+        positive.append(("top_k", d.top_k))
+    for key, value in positive:
+        if value < 1:
+            raise ConfigError(f"decode.{key}", f"must be at least 1, got {value}")
+    for key, value in (("min_length", d.min_length), ("no_repeat_ngram", d.no_repeat_ngram),
+                       ("max_len_ratio", d.max_len_ratio)):
+        if value < 0:
+            raise ConfigError(f"decode.{key}", f"must be 0 or more, got {value}")
+    if d.temperature is not None and d.temperature < 0:
+        raise ConfigError("decode.temperature", f"must be 0 or more, got {d.temperature}")
+    if d.top_p is not None and not 0.0 < d.top_p <= 1.0:
+        raise ConfigError("decode.top_p", f"must be in (0, 1], got {d.top_p}")
+    if d.repetition_penalty <= 0:
+        raise ConfigError("decode.repetition_penalty", f"must be positive (1 = off), got {d.repetition_penalty}")
+    if d.strategy != "sample":
+        for key in ("temperature", "top_k", "top_p"):
+            if getattr(d, key) is not None:
+                raise ConfigError(f"decode.{key}", f"applies to decode.strategy: sample only, "
+                                  f"not {d.strategy!r}")
+    if d.n_best > 1 and (d.strategy != "beam" or d.n_best > d.beam):
+        raise ConfigError("decode.n_best", f"n_best={d.n_best} needs decode.strategy: beam with a beam of at least "
+                          f"{d.n_best} (strategy {d.strategy!r}, beam={d.beam})")
+    if d.max_new_tokens is not None and d.min_length >= d.max_new_tokens:
+        raise ConfigError("decode.min_length", f"{d.min_length} leaves no room for <eos> within "
+                          f"decode.max_new_tokens={d.max_new_tokens}")
+
+
+_SAMPLING_KEYS = ("temperature", "top_k", "top_p")
+
+
+def generation_config(base: DecodeConfig, **options: Any) -> DecodeConfig:
+    """``base`` with the given generation options, validated like the ``decode`` section.
+
+    Options set to None are ignored (they keep the run's value). When ``strategy`` is not given,
+    it follows from the options: a sampling option (``temperature``, ``top_k``, ``top_p``) means
+    ``sample``, a ``beam`` means ``beam`` (beam 1 is greedy search); sampling options of the base
+    are dropped when the result is not sampling.
+
+    Raises:
+        ConfigError: naming ``decode.<key>`` for an unknown option or a bad value.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    if "strategy" not in given:
+        if any(k in given for k in _SAMPLING_KEYS):
+            given["strategy"] = "sample"
+        elif "beam" in given:
+            given["strategy"] = "beam"
+    merged = {**config_to_dict(base), **given}
+    if merged["strategy"] != "sample":
+        for key in _SAMPLING_KEYS:
+            if key not in given:
+                merged[key] = None
+    return _build(DecodeConfig, merged, "decode", None)
 
 
 @dataclass
 class ExperimentConfig:
     name: str = "experiment"
+    task: Literal["translation", "chat"] = "translation"
+    """``chat`` reads conversations (:mod:`seqlab.data.dialogs`) and builds contexts from turns."""
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: Any = field(default_factory=TransformerConfig)
@@ -306,6 +408,28 @@ def _build_model(data: Any, key: str, path: str | None) -> Any:
     return _build(MODEL_CONFIGS[kind], data, key, path)
 
 
+def _check_chat(cfg: ExperimentConfig) -> None:
+    d = cfg.data
+    if d.context_turns < 0:
+        raise ConfigError("data.context_turns", f"must be 0 or more, got {d.context_turns}")
+    if not 0.0 <= d.holdout < 1.0:
+        raise ConfigError("data.holdout", f"must be in [0, 1), got {d.holdout}")
+    if cfg.task != "chat":
+        for key, value in (("context_turns", d.context_turns), ("holdout", d.holdout)):
+            if value:
+                raise ConfigError(f"data.{key}", "applies to task: chat only")
+        if d.format == "yaml":
+            raise ConfigError("data.format", "yaml (chatterbot corpus) holds dialogs; set task: chat")
+        return
+    if d.format == "tsv":
+        raise ConfigError("data.format", "tsv holds sentence pairs, not dialogs; use auto, text, jsonl or yaml")
+    if d.context_turns > 0 and SEP not in cfg.tokenizer.specials:
+        raise ConfigError("tokenizer.specials", f"data.context_turns={d.context_turns} joins turns with {SEP}; "
+                          f"add it: tokenizer.specials: [\"{SEP}\"]")
+    if d.holdout and d.dev:
+        raise ConfigError("data.holdout", "give either data.dev or data.holdout, not both")
+
+
 def _check_consistency(cfg: ExperimentConfig) -> None:
     m, t = cfg.model, cfg.train
     if isinstance(m, TransformerConfig):
@@ -332,6 +456,11 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
     if not 0.0 <= t.min_lr_ratio <= 1.0:
         raise ConfigError("train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
+    _check_chat(cfg)
+    try:
+        check_reserved(cfg.tokenizer.specials)
+    except ValueError as err:
+        raise ConfigError("tokenizer.specials", str(err)) from None
     if cfg.data.max_len + 1 > m.max_positions:
         raise ConfigError("data.max_len", f"{cfg.data.max_len} tokens plus <sos>/<eos> need more than "
                           f"model.max_positions={m.max_positions}")
@@ -348,8 +477,6 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.batch_tokens", "must be at least 1")
     if cfg.tokenizer.vocab_size < 8:
         raise ConfigError("tokenizer.vocab_size", "must be at least 8")
-    if cfg.decode.beam < 1:
-        raise ConfigError("decode.beam", "must be at least 1")
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_n_best_returns_scored_candidates_best_first(translator):
 
 
 def test_n_best_larger_than_the_beam_is_an_error(translator):
-    with pytest.raises(seqlab.errors.SeqlabError, match="n_best=3 needs a beam of at least 3"):
+    with pytest.raises(seqlab.errors.SeqlabError, match="n_best=3 needs decode.strategy: beam with a beam of at least 3"):
         translator.translate(SENTENCES[0], beam=2, n_best=3)
 
 
@@ -157,5 +157,5 @@ def test_bf16_decoding_runs_under_autocast_and_stays_close_to_float32(tiny_run):
     assert not torch.equal(bf16.float(), fp32)
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=0.1)
     assert isinstance(model.translate("Lucas is visiting Chile.", beam=2, precision="bf16"), str)
-    with pytest.raises(seqlab.errors.SeqlabError, match="fp32 or bf16"):
+    with pytest.raises(seqlab.errors.SeqlabError, match="decode.precision.*'fp32', 'bf16'"):
         model.translate(["x"], precision="fp16")

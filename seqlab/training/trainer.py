@@ -29,12 +29,14 @@ from tqdm import tqdm
 from seqlab import __version__
 from seqlab.config import ExperimentConfig, config_to_dict, load_config, save_config
 from seqlab.data.batching import TokenBatcher
+from seqlab.data.dialogs import chat_splits, fit_context
 from seqlab.data.readers import read_parallel
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import evaluate_pairs
 from seqlab.evaluation.metrics import teacher_forced_nll
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
+from seqlab.text.specials import SEP
 from seqlab.training.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -76,9 +78,15 @@ def load_corpus(spec, cfg: ExperimentConfig) -> list[tuple[str, str]]:
     return read_parallel(spec, format=cfg.data.format, on_error=cfg.data.on_error, reverse=cfg.data.reverse)
 
 
-def _encode_filtered(tokenizers: TokenizerPair, pairs, max_len: int, label: str) -> list:
-    """Token ids of each pair, dropping pairs longer than ``max_len`` tokens (with a warning)."""
+def _encode_filtered(tokenizers: TokenizerPair, pairs, max_len: int, label: str, fit_source=None) -> list:
+    """Token ids of each pair, dropping pairs longer than ``max_len`` tokens (with a warning).
+
+    ``fit_source(ids, limit)``, when given, first cuts each source to ``max_len`` ids its own way
+    (a chat context loses its oldest turns).
+    """
     encoded = tokenizers.encode_pairs(pairs)
+    if fit_source is not None:
+        encoded = [(fit_source(s, max_len), t) for s, t in encoded]
     kept = [(s, t) for s, t in encoded if 0 < len(s) <= max_len and 0 < len(t) <= max_len]
     if len(kept) < len(encoded):
         warnings.warn(f"{label}: skipped {len(encoded) - len(kept)} of {len(encoded)} pairs longer than "
@@ -164,8 +172,11 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     seed_everything(tc.seed)
 
     # ---- data and tokenizers
-    train_pairs = load_corpus(cfg.data.train, cfg)
-    dev_pairs = load_corpus(cfg.data.dev, cfg) if cfg.data.dev else []
+    if cfg.task == "chat":
+        train_pairs, dev_pairs = chat_splits(cfg.data, tc.seed)
+    else:
+        train_pairs = load_corpus(cfg.data.train, cfg)
+        dev_pairs = load_corpus(cfg.data.dev, cfg) if cfg.data.dev else []
     if resume:
         tokenizers = TokenizerPair.load(run_dir)
     else:
@@ -173,7 +184,11 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
         tokenizers = TokenizerPair.train(train_pairs, cfg.tokenizer)
         tokenizers.save(run_dir)
         save_config(cfg, run_dir / "config.yaml")
-    examples = _encode_filtered(tokenizers, train_pairs, cfg.data.max_len, str(cfg.data.train))
+    fit_source = None
+    if cfg.task == "chat" and cfg.data.context_turns > 0:
+        sep = tokenizers.src.special_id(SEP)
+        fit_source = lambda ids, limit: fit_context(ids, limit, sep)  # noqa: E731
+    examples = _encode_filtered(tokenizers, train_pairs, cfg.data.max_len, str(cfg.data.train), fit_source)
     batcher = TokenBatcher(examples, batch_tokens=tc.batch_tokens, shuffle=True, seed=tc.seed)
     dev_bleu_pairs = dev_pairs[: cfg.data.dev_size]
 
@@ -213,15 +228,17 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     # dev pairs as ids, encoded once for the dev loss of every evaluation: (sources, targets)
     dev_encoded = []
     if dev_pairs:
-        dev_encoded = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, str(cfg.data.dev))
+        dev_encoded = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, str(cfg.data.dev), fit_source)
     dev_ids = ([s for s, _ in dev_encoded], [t for _, t in dev_encoded])
+
+    # greedy search within the run's length limits for the dev BLEU
+    dev_settings = dataclasses.replace(cfg.decode, strategy="greedy", temperature=None, top_k=None, top_p=None,
+                                       n_best=1, seed=None)
 
     def evaluate() -> dict:
         if not dev_pairs:
             return {}
-        result = evaluate_pairs(model, tokenizers, dev_bleu_pairs, beam=1, length_penalty=0.0,
-                                max_len_ratio=cfg.decode.max_len_ratio, max_len_offset=cfg.decode.max_len_offset,
-                                with_nll=False)
+        result = evaluate_pairs(model, tokenizers, dev_bleu_pairs, dev_settings, with_nll=False)
         nll, n = teacher_forced_nll(model, *dev_ids)
         return {"dev_bleu": result.bleu, "dev_chrf": result.chrf, "dev_loss": nll / n, "dev_ppl": math.exp(nll / n)}
 
