@@ -228,7 +228,8 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     # dev pairs as ids, encoded once for the dev loss of every evaluation: (sources, targets)
     dev_encoded = []
     if dev_pairs:
-        dev_encoded = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, str(cfg.data.dev), fit_source)
+        dev_label = str(cfg.data.dev or "the held-out conversations")
+        dev_encoded = _encode_filtered(tokenizers, dev_pairs, model.max_positions - 1, dev_label, fit_source)
     dev_ids = ([s for s, _ in dev_encoded], [t for _, t in dev_encoded])
 
     # greedy search within the run's length limits for the dev BLEU
