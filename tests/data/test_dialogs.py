@@ -91,7 +91,7 @@ def test_splits_are_by_conversation_and_seeded(tmp_path):
 
 
 def test_chat_splits_hold_out_whole_conversations(tmp_path):
-    from seqlab.config import DataConfig
+    from seqlab.tasks.chat import ChatDataConfig as DataConfig
 
     files = _files(tmp_path)
     data = DataConfig(train=files, dev=None, holdout=0.5, context_turns=1)
