@@ -10,7 +10,6 @@ from seqlab.data.dialogs import (
     read_conversations,
     split_conversations,
 )
-from seqlab.data.synthetic_dialogs import builtin_dialogs
 from seqlab.errors import DataError
 
 HUMAN = ["[start] hello", "how are you?", "[start] . hi", "what is your name?", "bye"]
@@ -98,11 +97,3 @@ def test_chat_splits_hold_out_whole_conversations(tmp_path):
     train, dev = chat_splits(data, seed=0)
     assert len(train) + len(dev) == 5
     assert sorted(len(p) for p in (train, dev)) in ([2, 3],)  # one conversation each, never split
-
-
-def test_builtin_dialogs_have_context_dependent_replies_and_disjoint_splits():
-    train = builtin_dialogs("train")
-    assert len(train) == 4000 and len(builtin_dialogs("dev")) == 200
-    pairs = dialog_pairs(read_conversations("builtin:synthetic-dialogs"), 2)
-    tomorrow = [(c, r) for c, r in pairs if c.endswith("and tomorrow?")]
-    assert tomorrow and all(c.split(" <sep> ")[1].split()[-2] in r for c, r in tomorrow)  # the city came before
