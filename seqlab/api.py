@@ -25,7 +25,6 @@ variables; the model is only read, so several threads may decode with one object
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -31,7 +31,8 @@ __all__ = ["DIALOG_SPLIT_SIZES", "builtin_dialogs", "generate_dialogs"]
 DIALOG_SPLIT_SIZES = {"train": 4000, "dev": 200, "test": 200}
 _SPLIT_SEED = 20261202
 
-_NAMES = "ana lucas maria pedro julia rafael sofia bruno clara diego laura tiago helena paulo".split()
+_NAMES = ["ana", "lucas", "maria", "pedro", "julia", "rafael", "sofia", "bruno", "clara", "diego", "laura",
+          "tiago", "helena", "paulo"]
 # city: (today, tomorrow)
 _WEATHER = {"lisbon": ("sunny", "windy"), "paris": ("rainy", "cloudy"), "london": ("cloudy", "rainy"),
             "tokyo": ("warm", "sunny"), "madrid": ("hot", "sunny"), "berlin": ("cold", "snowy"),

@@ -30,7 +30,14 @@ from torch import Tensor
 
 from seqlab.config import DecodeConfig
 from seqlab.decoding.beam import beam_decode
-from seqlab.decoding.greedy import DecodeOutput, StepFn, argmax, decode_steps, run_to_end, start_from
+from seqlab.decoding.greedy import (
+    DecodeOutput,
+    StepFn,
+    argmax,
+    decode_steps,
+    run_to_end,
+    start_from,
+)
 from seqlab.decoding.lengths import output_limits
 from seqlab.decoding.processors import Processor, build_processor
 from seqlab.decoding.sampling import sampler

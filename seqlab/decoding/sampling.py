@@ -13,7 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqlab.decoding.greedy import DecodeOutput, StepFn, mask_only, start_from, stepwise_decode
+from seqlab.decoding.greedy import (
+    DecodeOutput,
+    StepFn,
+    mask_only,
+    start_from,
+    stepwise_decode,
+)
 from seqlab.decoding.processors import Processor
 from seqlab.models.base import DecoderState
 

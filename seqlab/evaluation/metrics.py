@@ -15,11 +15,14 @@ import math
 from collections.abc import Sequence
 
 import sacrebleu
-import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from seqlab.decoding.generate import model_device, eval_mode, length_sorted_batches, pad_rows
+from seqlab.decoding.generate import (
+    eval_mode,
+    length_sorted_batches,
+    model_device,
+    pad_rows,
+)
 from seqlab.models.base import Seq2SeqModel
 from seqlab.text.specials import EOS, PAD, SOS
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from seqlab.config import DataConfig
-from seqlab.errors import ConfigError
 from seqlab.data.dialogs import chat_splits, fit_context
+from seqlab.errors import ConfigError
 from seqlab.tasks.translation import TranslationTask
 from seqlab.text.pair import TokenizerPair
 from seqlab.text.specials import SEP

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
@@ -100,8 +101,8 @@ class TranslationTask:
         cfg = self.cfg
         return load_corpus(cfg.data.train, cfg), load_corpus(cfg.data.dev, cfg) if cfg.data.dev else []
 
-    def fit_source(self, tokenizers: TokenizerPair):
-        """How a too-long source is cut before filtering: None drops the pair (translation)."""
+    def fit_source(self, tokenizers: TokenizerPair) -> Callable[[list[int], int], list[int]] | None:
+        """How a too-long source is cut to a limit before filtering; None drops the pair (translation)."""
         return None
 
     def prepare(self, run_dir: Path, *, resume: bool) -> TaskData:

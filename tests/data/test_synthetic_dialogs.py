@@ -1,5 +1,9 @@
 from seqlab.data.dialogs import dialog_pairs, read_conversations
-from seqlab.data.synthetic_dialogs import DIALOG_SPLIT_SIZES, builtin_dialogs, generate_dialogs
+from seqlab.data.synthetic_dialogs import (
+    DIALOG_SPLIT_SIZES,
+    builtin_dialogs,
+    generate_dialogs,
+)
 
 
 def test_splits_have_their_sizes_and_are_deterministic():

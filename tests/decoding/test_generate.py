@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 from decoding_toys import GRUToy, MarkovLM, MarkovToy, log_table, random_source
@@ -46,7 +48,7 @@ def test_no_repeat_ngram_never_repeats_an_ngram():
                      DecodeConfig(beam=3, no_repeat_ngram=2, max_new_tokens=12),
                      DecodeConfig(strategy="sample", no_repeat_ngram=2, seed=1, max_new_tokens=12)):
         for tokens in translate_batch(model, [[4]] * 4, settings).tokens:
-            bigrams = list(zip(tokens, tokens[1:]))
+            bigrams = list(itertools.pairwise(tokens))
             assert len(bigrams) == len(set(bigrams))
     repeated = translate_batch(model, [[4]], DecodeConfig(strategy="greedy", max_new_tokens=12)).tokens[0]
     assert len(repeated) == 12 and repeated[:4] == [4, 5, 4, 5]
