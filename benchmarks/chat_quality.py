@@ -7,8 +7,8 @@ conversations of ``data.dev``, or the ``data.holdout`` share of the training con
 with ``train.seed``: by conversation, never by line). Perplexity is exp of the mean
 -log p(reply token | context) over every reply token of the split, ``<eos>`` included, with the
 contexts cut and the over-long replies dropped as in training (so it equals the ``dev_ppl`` the
-trainer logged for the same checkpoint). The sample exchanges are the first ``--samples``
-replies of the split (early replies of each conversation first), each answered greedily and by sampling
+trainer logged for the same checkpoint). The sample exchanges are ``--samples``
+replies of the split spread evenly over it, each answered greedily and by sampling
 (temperature 0.8, top-p 0.9, seed 1), beside the reference reply. Printed as JSON (also written
 to ``--out``) with the machine description of ``_timing.machine_info``.
 """
@@ -56,11 +56,11 @@ def main() -> None:
     kept = [(fit(s, limit), t) for s, t in encoded if 0 < len(t) <= limit and s]
     nll, n = teacher_forced_nll(bot.model, [s for s, _ in kept], [t for _, t in kept])
 
-    # early replies of each conversation first, so the samples cover several conversations
-    replies = sorted(((i, j, conv) for j, conv in enumerate(conversations) for i in conv.replies
-                      if conv.turns[i - 1].strip()), key=lambda r: (r[0], r[1]))
+    # evenly spaced over the split's replies, so the samples cover several conversations and positions
+    replies = [(i, conv) for conv in conversations for i in conv.replies if conv.turns[i - 1].strip()]
+    stride = max(1, len(replies) // args.samples)
     exchanges = []
-    for i, _, conv in replies[: args.samples]:
+    for i, conv in replies[::stride][: args.samples]:
         history, message = conv.turns[: i - 1], conv.turns[i - 1]
         exchanges.append({"message": message, "reference": conv.turns[i],
                           "greedy": bot.reply(history, message, strategy="greedy"),

@@ -150,9 +150,11 @@ class MultiHeadAttention(nn.Module):
         autocast = torch.is_autocast_enabled(device_type)
         dtype = torch.get_autocast_dtype(device_type) if autocast else params[0].dtype
         key = (dtype, *map(tensor_identity, params))
-        if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, torch.cat(params[:3]).to(dtype), torch.cat(params[3:]).to(dtype))
-        return self._stacked[1], self._stacked[2]
+        stacked = self._stacked  # read once: another thread may swap in another dtype's tuple
+        if stacked is None or stacked[0] != key:
+            stacked = (key, torch.cat(params[:3]).to(dtype), torch.cat(params[3:]).to(dtype))
+            self._stacked = stacked
+        return stacked[1], stacked[2]
 
     def forward(
         self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,

@@ -84,12 +84,13 @@ class PackedWeight:
     def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """x W^T + b in bf16 with the packed W; x (..., in) -> (..., out). Call only when :meth:`applies`."""
         key = (tensor_identity(weight), None if bias is None else tensor_identity(bias))
-        if key != self._key:
-            self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
-            self._bias = None if bias is None else bias.detach().to(torch.bfloat16)
-            self._key = key
+        packed, packed_bias = self._packed, self._bias
+        if key != self._key:  # (re)pack into locals first: a thread decoding meanwhile keeps a consistent pair
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
+            packed_bias = None if bias is None else bias.detach().to(torch.bfloat16)
+            self._packed, self._bias, self._key = packed, packed_bias, key
         rows = x.reshape(-1, x.size(-1)).to(torch.bfloat16)  # (N, in)
-        y = torch.ops.mkldnn._linear_pointwise(rows, self._packed, self._bias, "none", [], "")  # (N, out)
+        y = torch.ops.mkldnn._linear_pointwise(rows, packed, packed_bias, "none", [], "")  # (N, out)
         return y.view(*x.shape[:-1], y.size(-1))
 
 
