@@ -17,16 +17,19 @@ from collections.abc import Sequence
 import sacrebleu
 import torch.nn.functional as F
 
+from seqlab.config import DecodeConfig
 from seqlab.decoding.generate import (
     eval_mode,
     length_sorted_batches,
     model_device,
     pad_rows,
 )
+from seqlab.decoding.generate import translate_batch as _translate_batch
+from seqlab.decoding.greedy import DecodeOutput
 from seqlab.models.base import Seq2SeqModel
 from seqlab.text.specials import EOS, PAD, SOS
 
-__all__ = ["bleu", "chrf", "perplexity", "teacher_forced_nll"]
+__all__ = ["bleu", "chrf", "perplexity", "teacher_forced_nll", "translate_batch"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,6 +81,20 @@ def perplexity(total_nll: float, n_tokens: int) -> float:
 
 # --------------------------------------------------------------------------------------------
 # model passes
+
+
+def translate_batch(model: Seq2SeqModel, src_ids: list[list[int]], *, beam: int, length_penalty: float,
+                    max_len_ratio: float, max_len_offset: int, batch_size: int = 64, n_best: int = 1,
+                    return_attention: bool = False) -> DecodeOutput:
+    """The former keyword form, kept for callers written before generation settings existed.
+
+    Decodes with beam search of size ``beam`` (greedy search for beam 1) through
+    :func:`seqlab.decoding.generate.translate_batch`, which new code should call with a
+    :class:`~seqlab.config.DecodeConfig`.
+    """
+    settings = DecodeConfig(strategy="beam", beam=beam, length_penalty=length_penalty, max_len_ratio=max_len_ratio,
+                            max_len_offset=max_len_offset, n_best=n_best)
+    return _translate_batch(model, src_ids, settings, batch_size=batch_size, return_attention=return_attention)
 
 
 def teacher_forced_nll(

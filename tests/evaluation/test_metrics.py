@@ -4,7 +4,7 @@ import pytest
 import torch
 from evaluation_toys import CopyToy
 
-from seqlab.evaluation.metrics import bleu, chrf, perplexity, teacher_forced_nll
+from seqlab.evaluation.metrics import bleu, chrf, perplexity, teacher_forced_nll, translate_batch
 from seqlab.text.specials import EOS, SOS
 
 
@@ -37,6 +37,45 @@ def test_perplexity_is_exp_of_mean_nll():
 
 
 SOURCES = [[4, 5, 6], [7], [8, 9, 10, 11, 4], [], [5, 5], [6, 7, 8, 9]]
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_the_former_translate_batch_keywords_still_decode_in_input_order(beam):
+    """The keyword form kept in metrics (beam search; greedy for beam 1) for callers written before settings."""
+    model = CopyToy()
+    model.train()
+    out = translate_batch(
+        model,
+        SOURCES,
+        beam=beam,
+        length_penalty=0.6,
+        max_len_ratio=1.0,
+        max_len_offset=2,
+        batch_size=2,
+        return_attention=True,
+    )
+    assert out.tokens == SOURCES
+    assert model.training  # the previous mode is restored
+    for src, attention in zip(SOURCES, out.attention):
+        expected = torch.eye(len(src) + 1, len(src)) if src else torch.zeros(0, 0)
+        expected[len(src) :, len(src) - 1 :] = 1.0  # the <eos> step looks at the last token
+        torch.testing.assert_close(attention, expected)
+
+
+def test_translate_batch_length_limit_and_nbest():
+    out = translate_batch(
+        CopyToy(),
+        SOURCES,
+        beam=3,
+        length_penalty=0.0,
+        max_len_ratio=0.5,
+        max_len_offset=0,
+        batch_size=4,
+        n_best=2,
+    )
+    assert out.tokens == [s[: math.ceil(len(s) / 2)] for s in SOURCES]
+    assert [hyps[0][0] for hyps in out.nbest] == out.tokens
+    assert all(len(hyps) == 2 for src, hyps in zip(SOURCES, out.nbest) if src)
 
 
 def test_teacher_forced_nll_equals_a_manual_sum():
