@@ -5,9 +5,9 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir, *, checkpoint: str = "best", device: str = "cpu"):
-    """Load a trained run folder: a :class:`seqlab.api.Chatbot` for a chat run, else a
-    :class:`seqlab.api.Translator` (``run_task`` says which).
+def load(run_dir, *, checkpoint: str = "best", device: str = "auto"):
+    """Load a trained run folder: a :class:`seqlab.api.Chatbot` for a chat run, a
+    :class:`seqlab.api.Translator` for a translation run (``run_task`` says which).
 
     Example:
         >>> model = seqlab.load("runs/en-pt-transformer")      # doctest: +SKIP

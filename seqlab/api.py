@@ -25,13 +25,14 @@ variables; the model is only read, so several threads may decode with one object
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from seqlab.config import DecodeConfig, ExperimentConfig, generation_config, load_config
+from seqlab.config import DecodeConfig, ExperimentConfig, generation_config
 from seqlab.data.dialogs import context_text, fit_context
 from seqlab.decoding.generate import (
     generate_steps,
@@ -43,11 +44,10 @@ from seqlab.decoding.generate import (
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
 from seqlab.models.base import Seq2SeqModel
-from seqlab.models.build import build_model
+from seqlab.nn.linear import pack_for_decoding
+from seqlab.precision import autocast_context, resolve_precision
 from seqlab.text.pair import TokenizerPair
 from seqlab.text.specials import EOS, PAD, SEP
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
-from seqlab.training.trainer import check_run_format
 
 __all__ = ["AttentionMap", "Chatbot", "SentenceTooLong", "Translator", "load"]
 
@@ -72,32 +72,52 @@ class AttentionMap:
 
 
 class Translator:
-    """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
+    """A trained sequence-to-sequence model with its tokenizers and decoding defaults.
+
+    ``precision`` (``auto``, ``fp32`` or ``bf16``; default: the run's ``decode.precision``) is the
+    precision :meth:`translate` and :meth:`evaluate` decode in unless told otherwise; it is resolved
+    for the model's device here (:func:`seqlab.precision.resolve_precision`). When it resolves to
+    bf16 the model's weights are packed for bf16 decoding here, once
+    (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
+    make a new Translator. Decoding only reads the model, so threads may share one Translator.
+    """
 
     run_task = "translation"
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, *, precision: str | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
+        self.device = next(self.model.parameters()).device
+        self.precision = resolve_precision(precision or config.decode.precision, self.device)
+        pack_for_decoding(self.model, enabled=self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
-        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
+             precision: str | None = None) -> Translator:
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
+
+        ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+        a run trained on either loads on either. ``precision``: the decoding precision (default:
+        the run's ``decode.precision``), see above.
+        """
         model, tokenizers, config, run_dir = _load_run(run_dir, checkpoint, device)
-        return cls(model, tokenizers, config, run_dir)
+        return cls(model, tokenizers, config, run_dir, precision=precision)
 
     # ------------------------------------------------------------------ helpers
 
     def settings(self, **options) -> DecodeConfig:
-        """The run's ``decode`` section with the given generation options (see the module docstring)."""
-        return generation_config(self.config.decode, **options)
+        """The run's ``decode`` section with the given generation options (see the module docstring);
+        ``precision`` defaults to this object's :attr:`precision`."""
+        if options.get("precision") is not None:
+            resolve_precision(options["precision"], self.device)  # names the valid precisions
+        return generation_config(dataclasses.replace(self.config.decode, precision=self.precision), **options)
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
-        ids = self.tokenizers.src.encode_batch(sentences)
+        ids = self.tokenizers.src.encode_batch([s if s.strip() else "" for s in sentences])  # blank: nothing
         for i, row in enumerate(ids):
             if len(row) > limit:
                 if not truncate:
@@ -105,10 +125,14 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
-    def _precision(self, precision: str):
-        """A context for decoding at ``precision`` (fp32 or bf16 autocast)."""
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+    def _precision(self, precision: str | None):
+        """A context for decoding at ``precision`` (default: :attr:`precision`, resolved at construction).
+
+        A precision other than the default runs unpacked (correct, slower in bf16).
+        """
+        same = precision is None or precision == self.precision
+        resolved = self.precision if same else resolve_precision(precision, self.device)
+        return autocast_context(resolved, self.device)
 
     def _decode_ids(self, src_ids: list[list[int]], settings: DecodeConfig) -> list:
         with self._precision(settings.precision):
@@ -251,30 +275,22 @@ class Chatbot(Translator):
 
 
 def _load_run(run_dir: str | Path, checkpoint: str, device: str):
-    """(model, tokenizers, config, run_dir) of a run folder, checked."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    """(model on ``device``, tokenizers, config, run_dir) of a sequence-to-sequence run folder."""
+    from seqlab.devices import resolve_device
+    from seqlab.tasks.run import load_run
+
+    device = resolve_device(device, key="device")
+    if not Path(run_dir).is_dir():
         raise CheckpointError(f"{run_dir}: no such run folder")
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
-    available = list_checkpoints(run_dir / "checkpoints")
-    if checkpoint not in available:
-        listing = ", ".join(available) or "none"
-        raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
-    # Check the run format before building the model: weights of another format may not fit it.
-    check_run_format(run_dir, checkpoint)
-    config = load_config(config_path)
-    if config.task not in ("translation", "chat"):
-        raise SeqlabError(f"{run_dir}: a {config.task!r} run, not a sequence-to-sequence model")
-    tokenizers = TokenizerPair.load(run_dir)
-    model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-    load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-    return model.to(device), tokenizers, config, run_dir
+    run = load_run(run_dir, checkpoint=checkpoint)
+    if run.config.task not in ("translation", "chat"):
+        raise SeqlabError(f"{run_dir}: a {run.config.task!r} run, not a translation or chat model")
+    return run.model.to(device), run.data.text, run.config, run.run_dir
 
 
-def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
+def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
+         precision: str | None = None) -> Translator:
     """Load a run folder: a :class:`Chatbot` for a chat run, else a :class:`Translator`."""
     model, tokenizers, config, run_dir = _load_run(run_dir, checkpoint, device)
     cls = Chatbot if config.task == "chat" else Translator
-    return cls(model, tokenizers, config, run_dir)
+    return cls(model, tokenizers, config, run_dir, precision=precision)
