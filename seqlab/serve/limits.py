@@ -3,7 +3,7 @@
 :class:`ServeLimits` holds the limits (each a ``seqlab serve`` option); :class:`InFlight` counts
 the requests being decoded and refuses new ones past its limit with 503 and ``Retry-After``;
 :class:`BodyLimit` is an ASGI middleware that answers 413 to a body larger than the limit, whether
-it announces its length or streams it.
+it announces its length or not.
 """
 
 from __future__ import annotations
@@ -88,12 +88,12 @@ class InFlight:
             self.release()
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: 413 with a JSON error for a request body over ``limit`` bytes."""
+    """ASGI middleware: 413 with a JSON error for a request body over ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused before reading; a body without one is
+    counted as it arrives and refused as soon as it passes the limit.
+    """
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -111,24 +111,20 @@ class BodyLimit:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await self._refuse(send)
-        received, started = 0, False
-
-        async def limited_receive():
-            nonlocal received
+        # Read the whole body first (it is small by definition), counting; the app gets it replayed.
+        messages, received = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                return await self._refuse(send)
+            if not message.get("more_body", False):
+                break
 
-        async def tracking_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, replay, send)

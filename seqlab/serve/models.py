@@ -15,6 +15,7 @@ worker thread (:class:`seqlab.serve.batcher.Batcher`).
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str
     models: dict[str, ServedModel] = {}
     for run in runs:
         path = Path(run)
-        name = path.resolve().name
+        name = Path(os.path.abspath(path)).name  # '.' and 'x/..' named too; symlinks keep their name
         if name in models:
             raise SeqlabError(f"two runs are named {name!r} ({models[name].path} and {path}); "
                               "serve runs from folders with different names")
