@@ -239,7 +239,7 @@ def test_requests_past_the_in_flight_limit_get_503_with_retry_after(echo):
 def test_concurrent_requests_get_the_replies_they_get_alone(live_url):
     requests = [{"model": model, "texts": [text], "beam": beam}
                 for model in ("tiny", "gru") for beam in (1, 2)
-                for text in ("Is my brother tall?", "Maria is tired.", "The book is on the table.")]
+                for text in ("Is my brother tall?", "Maria is tired.")]
     requests.append({"model": "tiny", "texts": ["Maria is tired.", "Is my brother tall?"], "beam": 1})
 
     def post(body):
@@ -247,5 +247,5 @@ def test_concurrent_requests_get_the_replies_they_get_alone(live_url):
 
     alone = [post(body) for body in requests]
     with ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(post, requests * 3))
-    assert together == alone * 3
+        together = list(pool.map(post, requests * 2))
+    assert together == alone * 2
