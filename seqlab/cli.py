@@ -140,7 +140,7 @@ def _cmd_serve(args) -> int:
                          max_in_flight=args.max_in_flight)
     serve(args.runs, host=args.host, port=args.port, checkpoint=args.checkpoint, limits=limits,
           max_batch=1 if args.no_batching else args.max_batch, batch_wait=args.batch_wait_ms / 1000,
-          threads=args.threads)
+          threads=args.threads, log_level=args.log_level)
     return 0
 
 
@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests to batch with")
     sv.add_argument("--no-batching", action="store_true", help="decode each request alone")
     sv.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="uvicorn's log level (info logs every request)")
     from seqlab.serve.limits import ServeLimits
 
     defaults = ServeLimits()
