@@ -67,7 +67,8 @@ class Server:
         cmd = [sys.executable, "-m", "seqlab", "serve", str(run), "--host", "127.0.0.1", "--port", str(self.port),
                "--threads", str(threads), "--log-level", "warning", "--max-in-flight", "1000"]
         cmd += [] if batching else ["--no-batching"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's seqlab
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 120
         while True:
             try:

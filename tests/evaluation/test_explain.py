@@ -34,7 +34,8 @@ def _module_outputs(model, src, tgt_in):
              for layer in model.encoder_layers]
     originals = []
     for layer in model.decoder_layers:
-        for side, attn, name in (("decoder", layer.self_attn, "attend_projected"), ("cross", layer.cross_attn, "attend")):
+        for side, attn, name in (("decoder", layer.self_attn, "attend_projected"),
+                                 ("cross", layer.cross_attn, "attend")):
             original = getattr(attn, name)
 
             def wrapped(*args, _original=original, _side=side, **kwargs):

@@ -236,6 +236,7 @@ def test_requests_past_the_in_flight_limit_get_503_with_retry_after(echo):
 # ---------------------------------------------------------------------------------- concurrency
 
 
+@pytest.mark.slow
 def test_concurrent_requests_get_the_replies_they_get_alone(live_url):
     requests = [{"model": model, "texts": [text], "beam": beam}
                 for model in ("tiny", "gru") for beam in (1, 2)
