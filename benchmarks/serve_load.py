@@ -97,6 +97,8 @@ async def load(url: str, model: str, sentences: list[str], clients: int, seconds
     first and is not counted.
     """
 
+    words: list[int] = []  # words per translation, so the output lengths behind the figures are on record
+
     async def phase(http: httpx.AsyncClient, seconds: float, budget: int) -> tuple[list[float], int, float]:
         latencies: list[float] = []
         errors, sent = 0, 0
@@ -113,6 +115,8 @@ async def load(url: str, model: str, sentences: list[str], clients: int, seconds
                 r = await http.post(f"{url}/v1/translate", json=body)
                 latencies.append(time.perf_counter() - t0)
                 errors += r.status_code != 200
+                if r.status_code == 200:
+                    words.append(len(r.json()["translations"][0].split()))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(clients)))
@@ -123,7 +127,7 @@ async def load(url: str, model: str, sentences: list[str], clients: int, seconds
         latencies, errors, elapsed = await phase(http, seconds, max_requests)
     latencies.sort()
     return {"requests": len(latencies), "errors": errors, "seconds": round(elapsed, 2),
-            "req_per_s": len(latencies) / elapsed,
+            "req_per_s": len(latencies) / elapsed, "mean_output_words": statistics.mean(words),
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 

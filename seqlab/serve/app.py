@@ -57,9 +57,10 @@ class ServerState:
     conversations: Conversations
     started: float
 
-    def model(self, name: str | None, *, param: str = "model") -> ServedModel:
+    def model(self, name: str | None, *, prefer: str = "translator", param: str = "model") -> ServedModel:
+        """The model called ``name``; by default the first of kind ``prefer``, else the first served."""
         if name is None:
-            return next(iter(self.models.values()))
+            return next((m for m in self.models.values() if m.kind == prefer), next(iter(self.models.values())))
         if name not in self.models:
             raise ApiError(404, f"unknown model {name!r}; served: {', '.join(self.models)}", param=param,
                            kind="model_not_found")
@@ -256,7 +257,7 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
 
     @app.post("/v1/chat")
     async def chat(body: ChatRequest):
-        model = state.model(body.model)
+        model = state.model(body.model, prefer="chatbot")
         state.check_length(model, body.message, "message")
         options = option_values(body)
         state.check_options(model, options, chat=True)

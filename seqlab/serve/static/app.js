@@ -209,7 +209,7 @@ function drawSteps() {
   };
   const weights = e.weights[i];
   const bars = el("tr", {}, el("th", {}, ""), ...weights.map((w) => el("td", {}, el("span", { class: "bar", style: `width: ${Math.round(w * 40)}px` }))));
-  const valueRows = el("table", { class: "grid" },
+  const valueRows = el("table", { class: "grid values" },
     el("tr", {}, el("th", {}, "key word"), el("th", {}, "a_ij"), el("th", {}, "value v_j")),
     ...e.key_tokens.map((t, j) => el("tr", {}, el("th", {}, t), el("td", {}, fmt(weights[j])), el("td", {}, vector(e.v[j])))));
   const side = { encoder: "encoder self-attention", decoder: "decoder self-attention", cross: "cross-attention" }[e.side];
