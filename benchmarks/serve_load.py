@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -89,17 +90,45 @@ class Server:
             self.proc.kill()
 
 
-async def load(url: str, model: str, sentences: list[str], clients: int, seconds: float,
+class Connection:
+    """One keep-alive HTTP/1.1 connection with a minimal client on asyncio streams.
+
+    The load generator shares the CPU with the server; httpx costs about a millisecond of Python
+    per request, which at a few hundred requests/s would measure the client. Here a request is one
+    write and a response two reads (headers, then Content-Length bytes).
+    """
+
+    def __init__(self, port: int):
+        self.port = port
+        self.reader = self.writer = None
+
+    async def post(self, path: str, payload: dict) -> tuple[int, dict]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        body = json.dumps(payload).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        return status, json.loads(await self.reader.readexactly(length))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def load(port: int, model: str, sentences: list[str], clients: int, seconds: float,
                max_requests: int, warmup: float) -> dict:
     """``clients`` loops posting one sentence each until the time or the request budget is spent.
 
     A warm-up phase of ``warmup`` seconds (connections opened, the server's queue filled) comes
     first and is not counted.
     """
-
     words: list[int] = []  # words per translation, so the output lengths behind the figures are on record
+    connections = [Connection(port) for _ in range(clients)]
 
-    async def phase(http: httpx.AsyncClient, seconds: float, budget: int) -> tuple[list[float], int, float]:
+    async def phase(seconds: float, budget: int) -> tuple[list[float], int, float]:
         latencies: list[float] = []
         errors, sent = 0, 0
         stop_at = time.monotonic() + seconds
@@ -112,19 +141,22 @@ async def load(url: str, model: str, sentences: list[str], clients: int, seconds
                 body = {"model": model, "texts": [sentences[k % len(sentences)]], "beam": 1}
                 k += clients
                 t0 = time.perf_counter()
-                r = await http.post(f"{url}/v1/translate", json=body)
+                status, answer = await connections[i].post("/v1/translate", body)
                 latencies.append(time.perf_counter() - t0)
-                errors += r.status_code != 200
-                if r.status_code == 200:
-                    words.append(len(r.json()["translations"][0].split()))
+                errors += status != 200
+                if status == 200:
+                    words.append(len(answer["translations"][0].split()))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(clients)))
         return latencies, errors, time.perf_counter() - t0
 
-    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as http:
-        await phase(http, warmup, max_requests)
-        latencies, errors, elapsed = await phase(http, seconds, max_requests)
+    try:
+        await phase(warmup, max_requests)
+        latencies, errors, elapsed = await phase(seconds, max_requests)
+    finally:
+        for c in connections:
+            c.close()
     latencies.sort()
     return {"requests": len(latencies), "errors": errors, "seconds": round(elapsed, 2),
             "req_per_s": len(latencies) / elapsed, "mean_output_words": statistics.mean(words),
@@ -141,7 +173,7 @@ def measure(run: Path, sentences: list[str], args, *, batching: bool) -> tuple[l
         memory = {"rss_start_mib": round(rss_mib(server.proc.pid), 1)}
         rows = []
         for clients in LEVELS:
-            row = asyncio.run(load(server.url, model, sentences, clients, args.seconds, args.max_requests, args.warmup))
+            row = asyncio.run(load(server.port, model, sentences, clients, args.seconds, args.max_requests, args.warmup))
             rows.append({"batching": "on" if batching else "off", "clients": clients, **row})
             print(f"batching {rows[-1]['batching']:3}  {clients:2} clients: {row['req_per_s']:.1f} req/s, "
                   f"p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms", flush=True)

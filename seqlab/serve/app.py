@@ -215,7 +215,8 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "models": list(models), "in_flight": state.in_flight.count}
+        return {"status": "ok", "models": list(models), "in_flight": state.in_flight.count,
+                "batches": {name: {"batches": b.batches_run, "requests": b.jobs_run} for name, b in state.batchers.items()}}
 
     @app.get("/v1/models")
     async def list_models() -> dict:

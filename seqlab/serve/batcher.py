@@ -65,6 +65,8 @@ class Batcher:
         self.max_batch, self.wait = max_batch, wait
         self.batches_run = 0
         """Calls into the model so far (a merged batch counts once)."""
+        self.jobs_run = 0
+        """Jobs (requests) run so far: ``jobs_run / batches_run`` is the mean batch size in requests."""
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._pending: deque[Job] = deque()  # taken from the queue but not yet run, oldest first
         self._thread = threading.Thread(target=self._work, name=f"seqlab-model-{name}", daemon=True)
@@ -142,6 +144,7 @@ class Batcher:
                 continue
             finally:
                 self.batches_run += 1
+                self.jobs_run += len(batch)
             start = 0
             for j in batch:
                 j.done(results[start:start + len(j.texts)])

@@ -14,6 +14,7 @@ worker thread (:class:`seqlab.serve.batcher.Batcher`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Iterator
@@ -71,10 +72,10 @@ class ServedModel:
         self._check_options(method, options)
 
     def _check_options(self, method, options: dict) -> None:
-        accepted = inspect.signature(method).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        accepted = _keywords(method.__func__)
+        if accepted is None:
             return
-        unknown = sorted(set(options) - set(accepted))
+        unknown = sorted(set(options) - accepted)
         if unknown:
             raise SeqlabError(f"model {self.name!r} does not support the option(s) {', '.join(unknown)}")
 
@@ -110,6 +111,15 @@ class ServedModel:
         if translation is None:
             translation = self.translate([source], {"beam": 1})[0]
         return explain(self.translator.model, self.translator.tokenizers, source, translation)
+
+
+@functools.cache
+def _keywords(function) -> frozenset[str] | None:
+    """The keyword arguments ``function`` accepts; None when it takes any (``**options``)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return frozenset(parameters)
 
 
 def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str, ServedModel]:

@@ -68,7 +68,9 @@ def echo():
 
 
 def test_health_and_models_list_every_served_run(client):
-    assert client.get("/health").json() == {"status": "ok", "models": ["tiny", "gru"], "in_flight": 0}
+    idle = {"batches": 0, "requests": 0}
+    assert client.get("/health").json() == {"status": "ok", "models": ["tiny", "gru"], "in_flight": 0,
+                                            "batches": {"tiny": idle, "gru": idle}}
     listing = client.get("/v1/models").json()
     assert listing["object"] == "list"
     assert [(m["id"], m["object"], m["kind"], m["architecture"]) for m in listing["data"]] == [
@@ -93,6 +95,7 @@ def test_translate_equals_the_python_api(client, served_models, name):
         r = client.post("/v1/translate", json={"model": name, "texts": texts, **options})
         assert r.status_code == 200, r.text
         assert r.json() == {"model": name, "translations": translator.translate(texts, **options)}
+    assert client.get("/health").json()["batches"][name] == {"batches": 3, "requests": 3}
 
 
 def test_translate_streams_server_sent_events(client, served_models):
