@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from seqlab.errors import SeqlabError
+from seqlab.models.transformer import TransformerSeq2Seq
 from seqlab.nn.attention import MultiHeadAttention, attention_explicit, causal_mask
 from seqlab.text.specials import EOS, SOS
 
@@ -115,7 +116,7 @@ def _explain_attention(attn: MultiHeadAttention, side: str, layer: int, h: Tenso
     if memory is None:
         q, k, v = attn.project_qkv(h)  # (1, h, T, d_k) each
     else:
-        q = attn.split_heads(attn.W_q(h))  # (1, h, T, d_k)
+        q = attn.project_q(h)  # (1, h, T, d_k)
         k, v = attn.project_kv(memory, memory)  # (1, h, S, d_k)
     out, weights = attention_explicit(q, k, v, mask)
     scores = q @ k.transpose(-2, -1)  # (1, h, T_q, T_k)
@@ -129,13 +130,13 @@ def _explain_attention(attn: MultiHeadAttention, side: str, layer: int, h: Tenso
 
 
 @torch.inference_mode()
-def explain_ids(model, src_ids: list[int], tgt_ids: list[int]) -> tuple[dict[str, list[AttentionSteps]], Tensor]:
+def explain_ids(model: TransformerSeq2Seq, src_ids: list[int], tgt_ids: list[int]) -> tuple[dict[str, list[AttentionSteps]], Tensor]:
     """Steps of every attention for source ids x and target ids y (no specials) of a Transformer.
 
     Returns:
         ``{side: [AttentionSteps per layer]}`` and the (T, d) decoder features, T = len(y) + 1.
     """
-    if not all(hasattr(model, name) for name in ("encoder_layers", "decoder_layers", "src_embed")):
+    if not isinstance(model, TransformerSeq2Seq):
         raise SeqlabError(f"attention steps need a Transformer run; this model is a {type(model).__name__}")
     if not src_ids:
         raise SeqlabError("nothing to explain: the source has no tokens")
@@ -146,12 +147,12 @@ def explain_ids(model, src_ids: list[int], tgt_ids: list[int]) -> tuple[dict[str
         device = next(model.parameters()).device
         src = torch.tensor([src_ids], dtype=torch.long, device=device)  # (1, S)
         tgt_in = torch.tensor([[SOS, *tgt_ids]], dtype=torch.long, device=device)  # (1, T)
-        x = model.src_embed(src)
-        for i, layer in enumerate(model.encoder_layers):
+        x = model.encoder.embed(src)
+        for i, layer in enumerate(model.encoder.layers):
             x = layer.add_norm_1(x, lambda h, a=layer.self_attn, i=i: _explain_attention(
                 a, "encoder", i, h, None, None, steps["encoder"]))
             x = layer.add_norm_2(x, layer.ffn)
-        memory = model.encoder_norm(x)  # (1, S, d)
+        memory = model.encoder.norm(x)  # (1, S, d)
         causal = causal_mask(tgt_in.size(1), device=device)  # (T, T)
         y = model.tgt_embed(tgt_in)
         for i, layer in enumerate(model.decoder_layers):
@@ -165,7 +166,7 @@ def explain_ids(model, src_ids: list[int], tgt_ids: list[int]) -> tuple[dict[str
         model.train(was_training)
 
 
-def explain(model, tokenizers, source: str, translation: str) -> Explanation:
+def explain(model: TransformerSeq2Seq, tokenizers, source: str, translation: str) -> Explanation:
     """Every attention of ``model`` translating ``source`` into ``translation``, step by step.
 
     Args:

@@ -31,7 +31,7 @@ def _module_outputs(model, src, tgt_in):
     """
     seen = {"encoder": [], "decoder": [], "cross": []}
     hooks = [layer.self_attn.register_forward_hook(lambda m, a, out: seen["encoder"].append(out[0][0]))
-             for layer in model.encoder_layers]
+             for layer in model.encoder.layers]
     originals = []
     for layer in model.decoder_layers:
         for side, attn, name in (("decoder", layer.self_attn, "attend_projected"),
