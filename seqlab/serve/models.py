@@ -6,7 +6,12 @@ piece, ``reply`` in a conversation, the token count of a text (for the limits) a
 steps of one translation (:func:`seqlab.evaluation.explain.explain`). Generation options are the
 keyword options of the Python API (``beam``, ``strategy``, ``temperature``, ...) and pass through
 unchanged; an option the loaded API does not accept is a :class:`~seqlab.errors.SeqlabError`
-naming it.
+naming it, raised before the request is queued.
+
+The adapter speaks the API of this seqlab and the chat generation API (``seqlab.api.load``
+returning a ``Chatbot`` for chat runs, ``stream_translate``, ``stream_reply``, ``settings``): it
+uses each part where the loaded object has it, and streams a translation as one piece where it
+does not.
 
 The methods are not thread-safe by themselves: the server calls a model only from that model's
 worker thread (:class:`seqlab.serve.batcher.Batcher`).
@@ -65,23 +70,19 @@ class ServedModel:
     # ------------------------------------------------------------------ generation
 
     def check_options(self, options: dict, *, chat: bool = False) -> None:
-        """Raise :class:`SeqlabError` naming any option the model's API does not take."""
-        method = self.translator.translate
-        if chat and self.kind == "chatbot":
-            method = self.translator.reply
-        self._check_options(method, options)
-
-    def _check_options(self, method, options: dict) -> None:
+        """Raise :class:`SeqlabError` naming any option the model's API does not take or accept."""
+        method = self.translator.reply if chat and self.kind == "chatbot" else self.translator.translate
         accepted = _keywords(method.__func__)
-        if accepted is None:
-            return
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise SeqlabError(f"model {self.name!r} does not support the option(s) {', '.join(unknown)}")
+        if accepted is not None:
+            unknown = sorted(set(options) - accepted)
+            if unknown:
+                raise SeqlabError(f"model {self.name!r} does not support the option(s) {', '.join(unknown)}")
+        settings = getattr(self.translator, "settings", None)  # the generation API validates values
+        if settings is not None:
+            settings(**options)
 
     def translate(self, texts: list[str], options: dict) -> list[str]:
-        """Translate (or answer, single turn) every text with the same options."""
-        self._check_options(self.translator.translate, options)
+        """Translate (or answer, single turn) every text with the same options (checked already)."""
         return self.translator.translate(list(texts), **options)
 
     def stream(self, text: str, options: dict) -> Iterator[str]:
@@ -90,7 +91,6 @@ class ServedModel:
         if streaming is None:  # this API has no streaming: one piece, the whole translation
             yield self.translate([text], options)[0]
             return
-        self._check_options(streaming, options)
         yield from streaming(text, **options)
 
     def reply(self, history: list[str], message: str, options: dict) -> str:
@@ -103,7 +103,6 @@ class ServedModel:
         if self.kind != "chatbot" or streaming is None:
             yield from self.stream(message, options)
             return
-        self._check_options(streaming, options)
         yield from streaming(history, message, **options)
 
     def explain(self, source: str, translation: str | None) -> Explanation:
@@ -124,8 +123,9 @@ def _keywords(function) -> frozenset[str] | None:
 
 def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str, ServedModel]:
     """Load each run folder; the models are named by their folder names, which must differ."""
-    from seqlab.api import Translator
+    from seqlab import api
 
+    load = getattr(api, "load", api.Translator.load)  # seqlab.api.load: a Chatbot for a chat run
     models: dict[str, ServedModel] = {}
     for run in runs:
         path = Path(run)
@@ -133,8 +133,8 @@ def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str
         if name in models:
             raise SeqlabError(f"two runs are named {name!r} ({models[name].path} and {path}); "
                               "serve runs from folders with different names")
-        translator = Translator.load(path, checkpoint=checkpoint)
-        kind = "chatbot" if getattr(translator.config, "task", None) == "chat" else "translator"
+        translator = load(path, checkpoint=checkpoint)
+        kind = "chatbot" if getattr(translator, "run_task", None) == "chat" else "translator"
         models[name] = ServedModel(name=name, kind=kind, translator=translator, path=path)
     if not models:
         raise SeqlabError("seqlab serve needs at least one run folder")
