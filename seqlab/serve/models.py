@@ -8,10 +8,9 @@ keyword options of the Python API (``beam``, ``strategy``, ``temperature``, ...)
 unchanged; an option the loaded API does not accept is a :class:`~seqlab.errors.SeqlabError`
 naming it, raised before the request is queued.
 
-The adapter speaks the API of this seqlab and the chat generation API (``seqlab.api.load``
-returning a ``Chatbot`` for chat runs, ``stream_translate``, ``stream_reply``, ``settings``): it
-uses each part where the loaded object has it, and streams a translation as one piece where it
-does not.
+The adapter speaks the API of this seqlab and the chat generation API (a chat run loaded as a
+chatbot with ``reply``/``stream_reply``, ``stream_translate``, ``settings``): it uses each part
+where the loaded object has it, and streams a translation as one piece where it does not.
 
 The methods are not thread-safe by themselves: the server calls a model only from that model's
 worker thread (:class:`seqlab.serve.batcher.Batcher`).
@@ -29,7 +28,10 @@ from pathlib import Path
 from seqlab.errors import SeqlabError
 from seqlab.evaluation.explain import Explanation, explain
 
-__all__ = ["ServedModel", "load_models"]
+__all__ = ["SERVED_TASKS", "ServedModel", "load_models"]
+
+SERVED_TASKS = {"translation": "translator", "chat": "chatbot"}
+"""The run tasks served, and the kind of model each becomes."""
 
 
 @dataclass
@@ -123,9 +125,9 @@ def _keywords(function) -> frozenset[str] | None:
 
 def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str, ServedModel]:
     """Load each run folder; the models are named by their folder names, which must differ."""
-    from seqlab import api
+    import seqlab
+    from seqlab.api import run_task
 
-    load = getattr(api, "load", api.Translator.load)  # seqlab.api.load: a Chatbot for a chat run
     models: dict[str, ServedModel] = {}
     for run in runs:
         path = Path(run)
@@ -133,8 +135,11 @@ def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str
         if name in models:
             raise SeqlabError(f"two runs are named {name!r} ({models[name].path} and {path}); "
                               "serve runs from folders with different names")
-        translator = load(path, checkpoint=checkpoint)
-        kind = "chatbot" if getattr(translator, "run_task", None) == "chat" else "translator"
+        task = run_task(path)
+        if task not in SERVED_TASKS:
+            raise SeqlabError(f"{path}: a {task!r} run; seqlab serve serves {' and '.join(SERVED_TASKS)} runs")
+        translator = seqlab.load(path, checkpoint=checkpoint)
+        kind = SERVED_TASKS[task]
         models[name] = ServedModel(name=name, kind=kind, translator=translator, path=path)
     if not models:
         raise SeqlabError("seqlab serve needs at least one run folder")

@@ -45,8 +45,13 @@ def test_serve_elsewhere_warns_and_limits_come_from_the_options(tiny_run, starte
     assert "warning: serving on 0.0.0.0, not loopback" in capsys.readouterr().err
 
 
-def test_runs_with_the_same_folder_name_are_refused(tiny_run, tmp_path):
+def test_runs_with_the_same_folder_name_or_another_task_are_refused(tiny_run, tmp_path):
     other = shutil.copytree(tiny_run.path, tmp_path / "run")
     with pytest.raises(SeqlabError, match="two runs are named 'run'"):
         load_models([tiny_run.path, other])
     assert main(["serve", str(tmp_path / "missing")]) == 2
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.yaml").write_text("task: lm\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="a 'lm' run; seqlab serve serves translation and chat runs"):
+        load_models([lm])
