@@ -11,6 +11,7 @@
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
+    seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000]
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -287,6 +288,19 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from seqlab.serve import serve
+    from seqlab.serve.limits import ServeLimits
+
+    limits = ServeLimits(max_body_bytes=args.max_body_bytes, max_input_tokens=args.max_input_tokens,
+                         max_new_tokens=args.max_new_tokens, max_texts=args.max_texts,
+                         max_in_flight=args.max_in_flight)
+    serve(args.runs, host=args.host, port=args.port, checkpoint=args.checkpoint, limits=limits,
+          max_batch=1 if args.no_batching else args.max_batch, batch_wait=args.batch_wait_ms / 1000,
+          threads=args.threads, log_level=args.log_level)
+    return 0
+
+
 def _cmd_data_download(args) -> int:
     from seqlab.data.download import download_tatoeba
 
@@ -404,6 +418,28 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 
+    sv = sub.add_parser("serve", help="serve runs over HTTP: JSON API, OpenAI chat completions, web page")
+    sv.add_argument("runs", nargs="+", metavar="RUN", help="run folders, served under their folder names")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; others warn)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--checkpoint", default="best", help="best (default) or last")
+    sv.add_argument("--max-batch", type=int, default=32, help="most texts decoded together (dynamic batching)")
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests to batch with")
+    sv.add_argument("--no-batching", action="store_true", help="decode each request alone")
+    sv.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="uvicorn's log level (info logs every request)")
+    from seqlab.serve.limits import ServeLimits
+
+    defaults = ServeLimits()
+    for flag, help_text in (("--max-body-bytes", "largest request body"),
+                            ("--max-input-tokens", "longest text, in tokens"),
+                            ("--max-new-tokens", "most tokens a request may ask to generate"),
+                            ("--max-texts", "texts per translate request"),
+                            ("--max-in-flight", "requests at once; past it 503 with Retry-After")):
+        sv.add_argument(flag, type=int, default=getattr(defaults, flag[2:].replace("-", "_")),
+                        help=f"{help_text} (default %(default)s)")
+    sv.set_defaults(func=_cmd_serve)
     em = sub.add_parser("embed", help="word vectors: train Word2Vec, query and export them")
     esub = em.add_subparsers(dest="embed_command", required=True)
     et = esub.add_parser("train", help="train Word2Vec skip-gram from a YAML config (task: word2vec)")
