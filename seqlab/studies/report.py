@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__}
+            "threads": torch.get_num_threads(), "load_average_1min": os.getloadavg()[0],
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "torch": torch.__version__}
 
 
 def _cell(value: Any) -> str:
@@ -105,8 +107,7 @@ class Report:
         size = "quick (toy size, for a first look; rerun without --quick for the full study)" if self.quick else "full"
         lines = [f"# Study: {self.name}", "", f"**Claim.** {self.claim}", "",
                  f"**Verdict: {self.verdict or 'undecided'}.** {self.reason}", "", "## Setup", "", self.setup, "",
-                 f"Size: {size}. Machine: {self.numbers.get('machine', {}).get('cpu', '?')} "
-                 f"({self.numbers.get('machine', {}).get('cpu_capability', '?')}).", ""]
+                 f"Size: {size}. Machine: {self._machine_line()}.", ""]
         for title, header, rows in self.tables:
             lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
@@ -116,6 +117,12 @@ class Report:
             for filename, caption in self.figures:
                 lines += [f"![{caption}]({filename})", "", f"*{caption}*", ""]
         return "\n".join(lines)
+
+    def _machine_line(self) -> str:
+        m = self.numbers.get("machine", {})
+        return (f"{m.get('cpu', '?')} ({m.get('cpu_capability', '?')}), {m.get('threads', '?')} torch threads, "
+                f"load average {m.get('load_average_1min', float('nan')):.1f} when the study ended"
+                + (f", GPU {m['cuda']}" if m.get("cuda") else ""))
 
     def write(self, out: str | Path) -> Path:
         """Write report.md, results.json and the figures into ``out``; returns report.md's path."""
