@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,8 @@ def _defaults(max_steps: int) -> dict:
 
 
 def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], test_pairs: list[tuple[str, str]],
-                  model: dict, train: dict | None = None, max_steps: int = 300) -> TaskResult:
+                  model: dict, train: dict | None = None, max_steps: int = 300,
+                  tokenizer: dict | None = None) -> TaskResult:
     """Train ``model`` on ``train_pairs`` in ``work/name`` and score it on ``test_pairs``.
 
     Args:
@@ -124,6 +126,7 @@ def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], 
         model: the ``model`` section (``type`` and its keys, see :mod:`seqlab.config`).
         train: ``train`` keys over the toy defaults (learning rate, clipping, steps ...).
         max_steps: optimisation steps.
+        tokenizer: ``tokenizer`` keys over the default (words, every word kept).
 
     Returns:
         A :class:`TaskResult`; a run whose loss became nan or inf still returns, with its
@@ -135,6 +138,8 @@ def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], 
     from seqlab.training.trainer import train as run_training
 
     run_dir = Path(work) / name
+    if run_dir.exists():  # the study's own work folder: a rerun starts afresh
+        shutil.rmtree(run_dir)
     data_dir = Path(work) / "data" / name
     data_dir.mkdir(parents=True, exist_ok=True)
     longest = max(len(s.split()) for s, _ in train_pairs + test_pairs)
@@ -142,7 +147,7 @@ def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], 
         "name": name,
         "data": {"train": str(write_tsv(data_dir / "train.tsv", train_pairs)),
                  "dev": str(write_tsv(data_dir / "dev.tsv", test_pairs)), "dev_size": 50, "max_len": longest + 2},
-        "tokenizer": {"kind": "word", "vocab_size": 64, "min_frequency": 1},
+        "tokenizer": {"kind": "word", "vocab_size": 64, "min_frequency": 1, **(tokenizer or {})},
         "model": {"max_positions": longest + 8, **model},
         "train": {**_defaults(max_steps), **(train or {})},
         "decode": {"beam": 1},
