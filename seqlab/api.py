@@ -23,8 +23,9 @@ from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
-from seqlab.training.trainer import check_run_format
+from seqlab.nn.linear import pack_for_decoding
+from seqlab.precision import autocast_context, resolve_precision
+from seqlab.training.checkpoint import check_run_format, list_checkpoints, load_checkpoint
 
 __all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
 
@@ -49,18 +50,33 @@ class AttentionMap:
 
 
 class Translator:
-    """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
+    """A trained sequence-to-sequence model with its tokenizers and decoding defaults.
+
+    ``precision`` (``auto``, ``fp32`` or ``bf16``; default: the run's ``decode.precision``) is the
+    precision :meth:`translate` and :meth:`evaluate` decode in unless told otherwise; it is resolved
+    for the model's device here (:func:`seqlab.precision.resolve_precision`). When it resolves to
+    bf16 the model's weights are packed for bf16 decoding here, once
+    (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
+    make a new Translator. Decoding only reads the model, so threads may share one Translator.
+    """
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, *, precision: str | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
+        self.device = next(self.model.parameters()).device
+        self.precision = resolve_precision(precision or config.decode.precision, self.device)
+        pack_for_decoding(self.model, enabled=self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
-        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu",
+             precision: str | None = None) -> Translator:
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
+
+        ``precision``: the decoding precision (default: the run's ``decode.precision``), see above.
+        """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run folder")
@@ -79,13 +95,13 @@ class Translator:
         tokenizers = TokenizerPair.load(run_dir)
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
         load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-        return cls(model.to(device), tokenizers, config, run_dir)
+        return cls(model.to(device), tokenizers, config, run_dir, precision=precision)
 
     # ------------------------------------------------------------------ helpers
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
-        ids = self.tokenizers.src.encode_batch(sentences)
+        ids = self.tokenizers.src.encode_batch([s if s.strip() else "" for s in sentences])  # blank: nothing
         for i, row in enumerate(ids):
             if len(row) > limit:
                 if not truncate:
@@ -94,12 +110,12 @@ class Translator:
         return ids
 
     def _precision(self, precision: str | None):
-        """A context for decoding at ``precision`` (default: the run's ``decode.precision``)."""
-        precision = precision or self.config.decode.precision
-        if precision not in ("fp32", "bf16"):
-            raise SeqlabError(f"precision must be fp32 or bf16, got {precision!r}")
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+        """A context for decoding at ``precision`` (default: :attr:`precision`, resolved at construction).
+
+        A precision other than the default runs unpacked (correct, slower in bf16).
+        """
+        resolved = self.precision if precision is None else resolve_precision(precision, self.device)
+        return autocast_context(resolved, self.device)
 
     def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
         d = self.config.decode

@@ -111,7 +111,7 @@ def _defaults(max_steps: int) -> dict:
     """Training keys shared by every toy run (overridden by the study's own)."""
     return {"max_steps": max_steps, "batch_tokens": 1024, "lr": 3e-3, "warmup_steps": max(1, max_steps // 10),
             "schedule": "cosine", "label_smoothing": 0.0, "clip_norm": 1.0, "eval_every": max_steps,
-            "log_every": max(1, max_steps // 20), "threads": 1, "seed": 1}
+            "log_every": max(1, max_steps // 20), "threads": 1, "seed": 1, "precision": "fp32"}
 
 
 def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], test_pairs: list[tuple[str, str]],
@@ -150,7 +150,7 @@ def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], 
         "tokenizer": {"kind": "word", "vocab_size": 64, "min_frequency": 1, **(tokenizer or {})},
         "model": {"max_positions": longest + 8, **model},
         "train": {**_defaults(max_steps), **(train or {})},
-        "decode": {"beam": 1},
+        "decode": {"beam": 1, "precision": "fp32"},  # studies compare the math, the same on every CPU
     })
     threads, start = torch.get_num_threads(), time.monotonic()
     try:
