@@ -15,7 +15,7 @@ from pathlib import Path
 
 from seqlab.errors import SeqlabError
 from seqlab.studies.report import Report
-from seqlab.training.checkpoint import atomic_write_text
+from seqlab.io import atomic_write_text
 
 __all__ = ["STUDIES", "Report", "describe", "run_all", "run_study"]
 

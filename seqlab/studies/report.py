@@ -25,7 +25,7 @@ import torch
 from matplotlib.figure import Figure
 
 from seqlab.evaluation.plots import save_figure
-from seqlab.training.checkpoint import atomic_write_text
+from seqlab.io import atomic_write_text
 
 __all__ = ["VERDICTS", "Report", "machine"]
 

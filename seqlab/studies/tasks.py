@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab.config import config_from_dict
-from seqlab.training.checkpoint import atomic_write_text
+from seqlab.io import atomic_write_text
 
 __all__ = ["TASKS", "TaskResult", "exact_match", "make_pairs", "train_on_task", "write_tsv"]
 
