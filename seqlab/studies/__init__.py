@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from seqlab.errors import SeqlabError
-from seqlab.studies.report import Report
 from seqlab.io import atomic_write_text
+from seqlab.studies.report import Report
 
 __all__ = ["STUDIES", "Report", "describe", "run_all", "run_study"]
 

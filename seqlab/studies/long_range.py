@@ -66,9 +66,9 @@ def run(out: Path, *, quick: bool = False) -> Report:
     report.figure(curves({task: {m: (s["lengths"], acc) for m, acc in accuracy[task].items()} for task in accuracy},
                          xlabel="source length", ylabel="exact match"),
                   "accuracy_vs_length.png", "Exact match against source length, one panel per task")
-    for task in accuracy:
+    for task, by_model in accuracy.items():
         report.table(f"Exact match on {task}", ["model", "parameters", *(f"length {n}" for n in s["lengths"])],
-                     [[m, params[m], *acc] for m, acc in accuracy[task].items()])
+                     [[m, params[m], *acc] for m, acc in by_model.items()])
     longest = s["lengths"][-1]
     fixed = {t: accuracy[t]["LSTM, fixed context"][-1] for t in accuracy}
     attn = {t: max(accuracy[t]["LSTM + attention"][-1], accuracy[t]["Transformer"][-1]) for t in accuracy}

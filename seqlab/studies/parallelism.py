@@ -54,14 +54,18 @@ def matched_models(d_model: int, max_positions: int) -> dict[str, torch.nn.Modul
     models = {"Transformer": build_model(transformer, VOCAB, VOCAB)}
     target = _count(models["Transformer"])
     for kind in ("rnn", "lstm", "gru"):
-        best = None
-        for hidden in range(16, 4 * d_model + 1, 8):
+
+        def build(hidden: int, kind: str = kind) -> torch.nn.Module:
             cfg = RecurrentConfig(type=kind, attention="dot", layers=2, embedding=hidden, hidden=hidden,
                                   bidirectional=False, input_feeding=False, dropout=0.0, max_positions=max_positions)
-            model = build_model(cfg, VOCAB, VOCAB)
-            if best is None or abs(_count(model) - target) < abs(_count(best) - target):
-                best = model
-        models[kind.upper() if kind != "lstm" else "LSTM"] = best
+            return build_model(cfg, VOCAB, VOCAB)
+
+        low, high = 8, 8 * d_model  # the count grows with the hidden size: bisect on it
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if _count(build(middle)) < target else (low, middle)
+        models[kind.upper() if kind != "lstm" else "LSTM"] = min((build(low), build(high)),
+                                                                 key=lambda m: abs(_count(m) - target))
     return models
 
 
