@@ -15,7 +15,7 @@ from pathlib import Path
 
 from seqlab.errors import SeqlabError
 from seqlab.io import atomic_write_text
-from seqlab.studies.report import Report
+from seqlab.studies.report import Report, table_text
 
 __all__ = ["STUDIES", "Report", "describe", "run_all", "run_study"]
 
@@ -67,7 +67,7 @@ def run_all(out: str | Path, *, quick: bool = False, echo=print) -> list[Report]
         report = run_study(name, out / name, quick=quick)
         seconds = time.monotonic() - began
         reports.append(report)
-        rows.append(f"| [{name}]({name}/report.md) | {report.verdict} | {seconds:.0f} s | {report.reason} |")
+        rows.append(f"| [{name}]({name}/report.md) | {report.verdict} | {seconds:.0f} s | {table_text(report.reason)} |")
         echo(f"{name}: {report.verdict} ({seconds:.0f} s)")
     total = time.monotonic() - start
     atomic_write_text(out / "index.md", "\n".join([

@@ -22,14 +22,16 @@ def _finite(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list
 
 
 def curves(panels: dict[str, Series], *, xlabel: str, ylabel: str, logy: bool = False, logx: bool = False,
-           title: str | None = None) -> Figure:
-    """One panel per entry of ``panels`` (its title -> series), side by side, shared y axis.
+           title: str | None = None, sharey: bool = True) -> Figure:
+    """One panel per entry of ``panels`` (its title -> series), side by side.
+
+    ``sharey=False`` when the panels plot different quantities (a loss beside a gradient norm).
 
     Points whose y is nan or inf are left out (a diverged run's curve simply stops).
     """
     n = len(panels)
     fig = Figure(figsize=(4.2 * n + 0.6, 3.4))
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
     for ax, (panel, series) in zip(axes, panels.items()):
         for label, (xs, ys) in series.items():
             xs, ys = _finite(xs, ys)

@@ -115,7 +115,7 @@ def run(out: Path, *, quick: bool = False) -> Report:
     report.figure(curves({"global gradient norm (before clipping)": {k: (list(range(1, len(r.grad_norms) + 1)),
                                                                           r.grad_norms) for k, r in runs.items()},
                           "training loss": {k: (r.steps, r.losses) for k, r in runs.items()}},
-                         xlabel="step", ylabel="", logy=True),
+                         xlabel="step", ylabel="", logy=True, sharey=False),
                   "training.png", "ReLU RNN, He init, lr 1e-2: gradient norm and loss per step, with and without clipping")
     report.table("Training a ReLU RNN (He init) on reverse", ["run", "max grad norm", "final loss", "diverged",
                                                                "exact match"],

@@ -136,7 +136,7 @@ def run(out: Path, *, quick: bool = False) -> Report:
     for device, res in results.items():
         report.figure(curves({"training tokens/s": {m: (s["lengths"], r["train_tokens_per_s"]) for m, r in res.items()},
                               "forward pass (s)": {m: (s["lengths"], r["forward_s"]) for m, r in res.items()}},
-                             xlabel="sequence length T", ylabel="", logx=True, logy=True, title=device),
+                             xlabel="sequence length T", ylabel="", logx=True, logy=True, title=device, sharey=False),
                       f"speed_{device}.png", f"Training throughput and forward time against T on {device}")
         lstm = res["LSTM"]["train_tokens_per_s"]
         report.table(f"Training tokens/s on {device} (ratio to the LSTM in brackets)",

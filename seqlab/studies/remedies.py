@@ -121,7 +121,7 @@ def run(out: Path, *, quick: bool = False) -> Report:
     report.figure(curves({"training loss": {k: (list(range(1, steps + 1)), r["losses"]) for k, r in results.items()},
                           "first-layer gradient norm": {k: (list(range(1, steps + 1)), r["first_layer_grad"])
                                                         for k, r in results.items()}},
-                         xlabel="step", ylabel="", logy=True),
+                         xlabel="step", ylabel="", logy=True, sharey=False),
                   "remedies.png", "Training loss and the first layer's gradient norm, per variant")
     plain = results["plain (sigmoid)"]
     helped = {k: r["final_loss"] < plain["final_loss"] - 0.1 for k, r in results.items() if k != "plain (sigmoid)"}

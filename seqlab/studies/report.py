@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from seqlab.evaluation.plots import save_figure
 from seqlab.io import atomic_write_text
 
-__all__ = ["VERDICTS", "Report", "machine"]
+__all__ = ["VERDICTS", "Report", "machine", "table_text"]
 
 VERDICTS = ("supported", "not supported", "depends")
 
@@ -47,12 +47,17 @@ def machine() -> dict:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "torch": torch.__version__}
 
 
+def table_text(text: str) -> str:
+    """``text`` safe inside a Markdown table cell (a "|" would end the cell, as in ||dL/dh_t||)."""
+    return text.replace("|", "\\|")
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
         return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3f}".rstrip("0").rstrip(".")
-    return str(value)
+    return table_text(str(value))
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,7 +114,7 @@ class Report:
                  f"**Verdict: {self.verdict or 'undecided'}.** {self.reason}", "", "## Setup", "", self.setup, "",
                  f"Size: {size}. Machine: {self._machine_line()}.", ""]
         for title, header, rows in self.tables:
-            lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += [f"## {title}", "", "| " + " | ".join(map(table_text, header)) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
             lines.append("")
         if self.figures:

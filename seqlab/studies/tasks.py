@@ -142,7 +142,8 @@ def train_on_task(work: Path, name: str, *, train_pairs: list[tuple[str, str]], 
         shutil.rmtree(run_dir)
     data_dir = Path(work) / "data" / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    longest = max(len(s.split()) for s, _ in train_pairs + test_pairs)
+    # words split off their punctuation ("Brazil." is two tokens): leave room for twice the words
+    longest = 2 * max(len(text.split()) for pair in train_pairs + test_pairs for text in pair)
     cfg = config_from_dict({
         "name": name,
         "data": {"train": str(write_tsv(data_dir / "train.tsv", train_pairs)),

@@ -32,7 +32,7 @@ def test_study_all_writes_an_index_of_verdicts(tmp_path, monkeypatch, capsys):
     import sys
     import types
 
-    import seqlab.studies as studies
+    from seqlab import studies
     from seqlab.studies.report import Report
 
     fake = types.ModuleType("fake_study")

@@ -10,7 +10,7 @@ from seqlab.studies.report import Report
 
 def test_report_writes_markdown_json_and_figures(tmp_path):
     report = Report("demo", "Attention helps.", "Two models.", quick=True)
-    report.table("Accuracy", ["model", "accuracy"], [["fixed", 0.1], ["attention", float("nan")]])
+    report.table("Accuracy", ["model", "accuracy"], [["fixed", 0.1], ["attention", float("nan")], ["||g||", 1.0]])
     fig = Figure()
     fig.add_subplot().plot([1, 2], [3, 4])
     report.figure(fig, "plot.png", "a line")
@@ -21,6 +21,7 @@ def test_report_writes_markdown_json_and_figures(tmp_path):
     assert "**Claim.** Attention helps." in text
     assert "**Verdict: supported.** attention 0.9 against fixed 0.1." in text
     assert "| fixed | 0.1 |" in text and "| attention | nan |" in text
+    assert "| \\|\\|g\\|\\| | 1 |" in text  # a "|" in a cell is escaped, or it would split the cell
     assert "![a line](plot.png)" in text
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     record = json.loads((tmp_path / "results.json").read_text())
