@@ -71,12 +71,17 @@ class Translator:
         pack_for_decoding(self.model, enabled=self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu",
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
              precision: str | None = None) -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
 
-        ``precision``: the decoding precision (default: the run's ``decode.precision``), see above.
+        ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+        a run trained on either loads on either. ``precision``: the decoding precision (default:
+        the run's ``decode.precision``), see above.
         """
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run folder")
