@@ -5,13 +5,25 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir, *, checkpoint: str = "best", device: str = "auto"):
-    """Load a trained run folder and return a :class:`seqlab.api.Translator`.
+def load(run_dir, *, checkpoint: str = "best", device: str = "auto", precision: str | None = None):
+    """Load a trained run folder: a :class:`seqlab.api.Translator` for a translation run, a
+    :class:`seqlab.api.Classifier` for a classification run.
+
+    ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``; default: the run's ``decode.precision``) is the
+    precision it decodes in; see :mod:`seqlab.precision`.
 
     Example:
         >>> model = seqlab.load("runs/en-pt-transformer")      # doctest: +SKIP
         >>> model.translate(["The book is on the table."], beam=5)  # doctest: +SKIP
     """
-    from seqlab.api import Translator
+    from seqlab.api import Classifier, Translator, run_task
 
-    return Translator.load(run_dir, checkpoint=checkpoint, device=device)
+    opener = {"translation": Translator, "classification": Classifier}.get(run_task(run_dir))
+    if opener is None:
+        from seqlab.errors import SeqlabError
+
+        raise SeqlabError(f"{run_dir}: seqlab.load opens translation and classification runs, "
+                          f"not {run_task(run_dir)!r} runs")
+    if opener is Translator:
+        return Translator.load(run_dir, checkpoint=checkpoint, device=device, precision=precision)
+    return opener.load(run_dir, checkpoint=checkpoint, device=device)
