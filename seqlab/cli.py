@@ -12,6 +12,7 @@
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
     seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000]
+    seqlab study list | NAME | all [--quick] --out DIR
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -319,6 +320,23 @@ def _cmd_data_synthetic(args) -> int:
     return 0
 
 
+def _cmd_study(args) -> int:
+    from seqlab.studies import describe, run_all, run_study
+
+    if args.name == "list":
+        for name, claim, cost in describe():
+            print(f"{name:<17} {cost}\n    {claim}")
+        return 0
+    if not args.out:
+        raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
+    if args.name == "all":
+        run_all(args.out, quick=args.quick)
+    else:
+        report = run_study(args.name, args.out, quick=args.quick)
+        print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqlab", description="Neural sequence models from the equations up.")
     p.add_argument("--version", action="version", version=f"seqlab {__version__}")
@@ -459,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(ex)
     ex.add_argument("--out", required=True, help="the text file to write")
     ex.set_defaults(func=_cmd_embed_export)
+
+    st = sub.add_parser("study", help="measure a claim of the courses: report, table and plots")
+    st.add_argument("name", help="a study from `seqlab study list`, `all`, or `list`")
+    st.add_argument("--out", metavar="DIR", help="folder for report.md, results.json and the figures")
+    st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
+    st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -173,8 +173,13 @@ class TransformerConfig:
     ffn: int = _at_least(1, 1024)
     dropout: float = _probability(0.1, one=False)
     attention_dropout: float = _probability(0.0, one=False)
-    norm: Literal["post", "pre"] = "post"
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    norm: Literal["post", "pre", "none"] = "post"
+    """Layer normalisation after the residual sum (``post``, the paper), before each sub-layer
+    (``pre``), or none at all (an ablation)."""
+    residual: bool = True
+    """Residual connections around every sub-layer (``false`` is an ablation)."""
+    positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
+    """``none`` adds no positional encoding: the model cannot see word order (an ablation)."""
     max_positions: int = _at_least(1, 512)
     share_embeddings: bool = False
     """One embedding matrix for source and target (requires ``tokenizer.joint``)."""
@@ -234,6 +239,8 @@ class RecurrentConfig:
     input_feeding: bool = True
     """Feed the previous attentional vector into the next decoder step (Luong et al. 2015)."""
     dropout: float = _probability(0.2, one=False)
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    """Activation of the vanilla RNN (``type: rnn``): h_t = tanh(...) or max(0, ...)."""
     cells: Literal["fused", "explicit"] = "fused"
     """``fused`` uses torch.nn.RNN/LSTM/GRU; ``explicit`` unrolls the textbook cells in Python."""
     gru_reset: Literal["after", "before"] = "after"
