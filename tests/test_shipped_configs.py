@@ -27,7 +27,7 @@ def _tokenizers(task: str):
     char = CharTokenizer.train(["".join(chr(33 + i) for i in range(96))], vocab_size=100)
     if task == "classification":
         return ClassificationText(char, LabelSet(["a", "b", "c"]))
-    return TokenizerPair(char) if task == "translation" else char
+    return TokenizerPair(char) if task in ("translation", "chat") else char
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
