@@ -38,5 +38,5 @@ def test_config_loads_and_builds(path):
     if cfg.task == "classification":
         assert model.num_classes == 3
     else:
-        logits_size = model.tgt_vocab_size if cfg.task == "translation" else model.vocab_size  # word2vec: rows of W
+        logits_size = model.tgt_vocab_size if cfg.task in ("translation", "chat") else model.vocab_size  # w2v: rows of W
         assert logits_size == 100
