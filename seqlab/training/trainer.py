@@ -388,7 +388,7 @@ def _checkpoint(run: _Run, name: str, metrics: dict, with_optimizer: bool = True
     ``last`` is saved by every rank together: rank 0 writes it with the RNG state of each rank.
     """
     full = with_optimizer
-    trainer_state = vars(run.loop).copy() if full else None
+    trainer_state = {**vars(run.loop), "train_seconds": run.seconds()} if full else None
     if full and run.scaler.is_enabled():
         trainer_state["scaler"] = run.scaler.state_dict()
     if full and run.cluster.world > 1:
