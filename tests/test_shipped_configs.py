@@ -6,6 +6,7 @@ import pytest
 
 from seqlab.config import load_config
 from seqlab.data.labelled import LabelSet
+from seqlab.data.skipgram import Vocabulary
 from seqlab.tasks import TaskData, make_task
 from seqlab.tasks.classification import ClassificationText
 from seqlab.text.pair import TokenizerPair
@@ -19,7 +20,10 @@ def test_configs_exist():
 
 
 def _tokenizers(task: str):
-    """Tokenizer(s) of 100 symbols in the form the task keeps them (with three classes to classify)."""
+    """Tokenizer(s) of 100 symbols in the form the task keeps them (three classes to classify;
+    word2vec: a vocabulary)."""
+    if task == "word2vec":
+        return Vocabulary([f"w{i}" for i in range(100)], [1] * 100)
     char = CharTokenizer.train(["".join(chr(33 + i) for i in range(96))], vocab_size=100)
     if task == "classification":
         return ClassificationText(char, LabelSet(["a", "b", "c"]))
@@ -34,5 +38,5 @@ def test_config_loads_and_builds(path):
     if cfg.task == "classification":
         assert model.num_classes == 3
     else:
-        logits_size = model.tgt_vocab_size if cfg.task == "translation" else model.vocab_size
+        logits_size = model.tgt_vocab_size if cfg.task == "translation" else model.vocab_size  # word2vec: rows of W
         assert logits_size == 100

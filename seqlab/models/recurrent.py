@@ -36,7 +36,7 @@ from seqlab.errors import ConfigError
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.nn.cells import make_recurrent, state_to_batch_first, state_to_layer_first
 from seqlab.nn.dropout import Dropout
-from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
+from seqlab.nn.embeddings import init_embeddings_from_file
 from seqlab.nn.init import init_weights
 from seqlab.nn.linear import Linear
 from seqlab.nn.recurrent_attention import build_attention
@@ -81,7 +81,8 @@ class RecurrentEncoder(nn.Module):
         embedding: source embedding (V_s, E).
         kind: ``"rnn"``, ``"lstm"`` or ``"gru"``. hidden: H per direction. layers: L.
         bidirectional: two directions, concatenated then projected to H.
-        dropout: on embeddings and between layers. cells, gru_reset: see :func:`make_recurrent`.
+        dropout: on embeddings and between layers. cells, gru_reset, nonlinearity: see
+            :func:`make_recurrent`.
         project_memory: map bidirectional outputs to H with W_m (needed only for attention).
     """
 
@@ -96,6 +97,7 @@ class RecurrentEncoder(nn.Module):
         dropout: float,
         cells: str,
         gru_reset: str,
+        nonlinearity: str = "tanh",
         project_memory: bool = True,
     ):
         super().__init__()
@@ -110,6 +112,7 @@ class RecurrentEncoder(nn.Module):
             dropout=dropout,
             cells=cells,
             gru_reset=gru_reset,
+            nonlinearity=nonlinearity,
         )
         self.W_m = nn.Linear(2 * hidden, hidden, bias=False) if bidirectional and project_memory else None
         if bidirectional:
@@ -152,7 +155,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         attention: ``"none"``, ``"dot"``, ``"general"`` or ``"additive"``.
         input_feeding: feed h~_{i-1} into step i.
         dropout: on target embeddings, between layers and on h~_i.
-        cells, gru_reset: see :func:`make_recurrent`.
+        cells, gru_reset, nonlinearity: see :func:`make_recurrent`.
         tie_output: W_y is the target embedding matrix (needs E == H).
         max_positions: longest sequence accepted.
     """
@@ -170,6 +173,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         dropout: float,
         cells: str = "fused",
         gru_reset: str = "after",
+        nonlinearity: str = "tanh",
         tie_output: bool = False,
         max_positions: int = 1024,
     ):
@@ -183,7 +187,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         E = tgt_embedding.embedding_dim
         input_size = E + (hidden if attention == "none" else 0) + (hidden if input_feeding else 0)
         self.decoder_rnn = make_recurrent(
-            kind, input_size, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset
+            kind, input_size, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset,
+            nonlinearity=nonlinearity,
         )
         self.attention = None if attention == "none" else build_attention(attention, hidden)
         self.W_c = Linear(2 * hidden, hidden, bias=False)
@@ -303,6 +308,8 @@ def check_recurrent_config(cfg: RecurrentConfig) -> None:
             "model.gru_reset",
             "'before' (Cho et al.) has no fused kernel; set model.cells: explicit or model.gru_reset: after",
         )
+    if cfg.nonlinearity != "tanh" and cfg.type != "rnn":
+        raise ConfigError("model.nonlinearity", f"applies to type: rnn only; {cfg.type} cells have fixed activations")
     if cfg.tie_output and cfg.embedding != cfg.hidden:
         raise ConfigError(
             "model.tie_output", f"needs model.embedding ({cfg.embedding}) == model.hidden ({cfg.hidden})"
@@ -345,6 +352,7 @@ def build_recurrent(
         dropout=cfg.dropout,
         cells=cfg.cells,
         gru_reset=cfg.gru_reset,
+        nonlinearity=cfg.nonlinearity,
     )
     encoder = RecurrentEncoder(
         src_embedding, bidirectional=cfg.bidirectional, project_memory=cfg.attention != "none", **common
@@ -360,13 +368,5 @@ def build_recurrent(
     )
     init_weights(model, cfg.init, cfg.recurrent_init)
     if cfg.embeddings_from is not None:
-        if src_vocab is None:
-            raise ConfigError("model.embeddings_from", "needs the vocabulary: pass src_vocab= to build_recurrent")
-        vectors = load_word2vec_text(cfg.embeddings_from)
-        init_embedding_from(src_embedding, list(src_vocab), vectors)
-        if tgt_embedding is not src_embedding:
-            if tgt_vocab is None and tgt_vocab_size == src_vocab_size:
-                tgt_vocab = src_vocab
-            if tgt_vocab is not None:
-                init_embedding_from(tgt_embedding, list(tgt_vocab), vectors)
+        init_embeddings_from_file(cfg.embeddings_from, src_embedding, tgt_embedding, src_vocab, tgt_vocab)
     return model
