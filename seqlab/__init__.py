@@ -7,7 +7,8 @@ __all__ = ["__version__", "load"]
 
 def load(run_dir, *, checkpoint: str = "best", device: str = "auto", precision: str | None = None):
     """Load a trained run folder: a :class:`seqlab.api.Translator` for a translation run, a
-    :class:`seqlab.api.Classifier` for a classification run.
+    :class:`seqlab.api.Chatbot` for a chat run, a :class:`seqlab.api.Classifier` for a
+    classification run (``seqlab.api.run_task`` says which).
 
     ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``; default: the run's ``decode.precision``) is the
     precision it decodes in; see :mod:`seqlab.precision`.
@@ -16,14 +17,6 @@ def load(run_dir, *, checkpoint: str = "best", device: str = "auto", precision: 
         >>> model = seqlab.load("runs/en-pt-transformer")      # doctest: +SKIP
         >>> model.translate(["The book is on the table."], beam=5)  # doctest: +SKIP
     """
-    from seqlab.api import Classifier, Translator, run_task
+    from seqlab.api import load as load_run
 
-    opener = {"translation": Translator, "classification": Classifier}.get(run_task(run_dir))
-    if opener is None:
-        from seqlab.errors import SeqlabError
-
-        raise SeqlabError(f"{run_dir}: seqlab.load opens translation and classification runs, "
-                          f"not {run_task(run_dir)!r} runs")
-    if opener is Translator:
-        return Translator.load(run_dir, checkpoint=checkpoint, device=device, precision=precision)
-    return opener.load(run_dir, checkpoint=checkpoint, device=device)
+    return load_run(run_dir, checkpoint=checkpoint, device=device, precision=precision)

@@ -11,10 +11,28 @@
 and weights. :class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel`
 (Transformer or recurrent) and its tokenizers; :class:`Classifier` any sequence classifier and its
 class names; neither asks which architecture it holds.
+
+    >>> bot = seqlab.load("runs/chat-demo")                       # doctest: +SKIP
+    >>> bot.reply([], "hello", strategy="sample", top_p=0.9, seed=1)  # doctest: +SKIP
+    'hello! how are you?'
+
+:func:`load` returns a :class:`Translator` for a translation run, a :class:`Chatbot` for a chat
+run and a :class:`Classifier` for a classification run (:func:`run_task` says which).
+Generation options are keyword arguments with the names of the ``decode`` config section
+(:class:`~seqlab.config.DecodeConfig`): ``strategy`` (greedy/beam/sample), ``beam``,
+``length_penalty``, ``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
+``no_repeat_ngram``, ``min_length``, ``max_new_tokens``, ``seed``, ``n_best``, ``precision``;
+options left out (or None) take the run's values. A bad option raises
+:class:`~seqlab.errors.ConfigError` naming ``decode.<key>``.
+
+Thread safety: a request keeps all its decoding state (decoder states, generators) in local
+variables; the model is only read, so several threads may decode with one object at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,20 +40,28 @@ import torch
 
 from torch import nn
 
-from seqlab.config import ExperimentConfig, load_config
+from seqlab.config import DecodeConfig, ExperimentConfig, generation_config, load_config
+from seqlab.data.dialogs import context_text, fit_context
 from seqlab.data.labelled import LabelledData
+from seqlab.decoding.generate import (
+    generate_steps,
+    pad_rows,
+    source_steps,
+    start_seq2seq,
+    translate_batch,
+)
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.classification import ClassificationResult, predict_batches
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
-from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
 from seqlab.tasks.run import LoadedRun, load_run
-from seqlab.text.pair import TokenizerPair
 from seqlab.nn.linear import pack_for_decoding
 from seqlab.precision import autocast_context, resolve_precision
+from seqlab.text.pair import TokenizerPair
+from seqlab.text.specials import EOS, PAD, SEP
 
-__all__ = ["AttentionMap", "Classifier", "SentenceTooLong", "Translator", "run_task"]
+__all__ = ["AttentionMap", "Chatbot", "Classifier", "SentenceTooLong", "Translator", "load", "run_task"]
 
 
 def run_task(run_dir: str | Path) -> str:
@@ -53,9 +79,17 @@ def run_task(run_dir: str | Path) -> str:
     return load_config(config_path).task
 
 
-def _load(run_dir: str | Path, checkpoint: str, task: str) -> LoadedRun:
-    run_task(run_dir)  # a missing folder is named as such
-    return load_run(run_dir, checkpoint=checkpoint, task=task)
+def _open(run_dir: str | Path, checkpoint: str, device: str, tasks: tuple[str, ...]) -> LoadedRun:
+    """The run folder's config, text, and model on ``device``; an error unless its task is one of ``tasks``."""
+    from seqlab.devices import resolve_device
+
+    device = resolve_device(device, key="device")
+    task = run_task(run_dir)  # a missing folder is named as such
+    if task not in tasks:
+        raise SeqlabError(f"{run_dir}: a {task!r} run, not a {' or '.join(tasks)} model")
+    run = load_run(run_dir, checkpoint=checkpoint)
+    run.model.to(device)
+    return run
 
 
 class SentenceTooLong(SeqlabError):
@@ -88,6 +122,8 @@ class Translator:
     make a new Translator. Decoding only reads the model, so threads may share one Translator.
     """
 
+    run_task = "translation"
+
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
                  run_dir: Path | None = None, *, precision: str | None = None):
         self.model = model.eval()
@@ -107,13 +143,17 @@ class Translator:
         a run trained on either loads on either. ``precision``: the decoding precision (default:
         the run's ``decode.precision``), see above.
         """
-        from seqlab.devices import resolve_device
-
-        device = resolve_device(device, key="device")
-        run = _load(run_dir, checkpoint, "translation")
-        return cls(run.model.to(device), run.data.text, run.config, run.run_dir, precision=precision)
+        run = _open(run_dir, checkpoint, device, ("translation", "chat"))
+        return cls(run.model, run.data.text, run.config, run.run_dir, precision=precision)
 
     # ------------------------------------------------------------------ helpers
+
+    def settings(self, **options) -> DecodeConfig:
+        """The run's ``decode`` section with the given generation options (see the module docstring);
+        ``precision`` defaults to this object's :attr:`precision`."""
+        if options.get("precision") is not None:
+            resolve_precision(options["precision"], self.device)  # names the valid precisions
+        return generation_config(dataclasses.replace(self.config.decode, precision=self.precision), **options)
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
@@ -130,44 +170,78 @@ class Translator:
 
         A precision other than the default runs unpacked (correct, slower in bf16).
         """
-        resolved = self.precision if precision is None else resolve_precision(precision, self.device)
+        same = precision is None or precision == self.precision
+        resolved = self.precision if same else resolve_precision(precision, self.device)
         return autocast_context(resolved, self.device)
 
-    def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
-        d = self.config.decode
-        return {"beam": d.beam if beam is None else beam,
-                "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
-                "max_len_ratio": d.max_len_ratio if max_len_ratio is None else max_len_ratio,
-                "max_len_offset": d.max_len_offset}
+    def _decode_ids(self, src_ids: list[list[int]], settings: DecodeConfig) -> list:
+        with self._precision(settings.precision):
+            out = translate_batch(self.model, src_ids, settings)
+        decode = self.tokenizers.tgt.decode
+        if out.nbest is not None:
+            return [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
+        return [decode(toks) for toks in out.tokens]
+
+    def _stream_ids(self, src_ids: list[int], settings: DecodeConfig) -> Iterator[str]:
+        """Yield the text of one output piece by piece as its tokens come (beam: once at the end).
+
+        The pieces join to the decoded output: a piece is yielded when the text decoded so far
+        extends what was yielded (a tokenizer may re-space earlier text; then it waits).
+        """
+        if not src_ids:
+            return
+        decode = self.tokenizers.tgt.decode
+        src = pad_rows([src_ids], next(self.model.parameters()).device)
+        with torch.inference_mode(), self._precision(settings.precision):
+            state, sos = start_seq2seq(self.model, src)
+        steps = generate_steps(self.model.decode_step, state, sos, settings=settings,
+                               max_len=source_steps(self.model, src, settings))
+        tokens: list[int] = []
+        said = ""
+        while True:
+            try:
+                with self._precision(settings.precision):
+                    y = int(next(steps)[0])
+            except StopIteration as stop:
+                final = decode(stop.value.tokens[0])
+                break
+            if y in (EOS, PAD):
+                continue
+            tokens.append(y)
+            text = decode(tokens)
+            if len(text) > len(said) and text.startswith(said):
+                yield text[len(said):]
+                said = text
+        if len(final) > len(said) and final.startswith(said):
+            yield final[len(said):]
 
     # ------------------------------------------------------------------ public
 
-    @torch.inference_mode()
-    def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
-                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False,
-                  precision: str | None = None):
-        """Translate one sentence or a list.
+    def translate(self, sentences: str | list[str], *, truncate: bool = False, **options):
+        """Translate one sentence or a list, with the generation ``options`` of the module docstring.
 
         Returns:
             A string per sentence; with ``n_best > 1`` a list of ``(translation, score)`` per sentence.
         """
         single = isinstance(sentences, str)
         batch = [sentences] if single else list(sentences)
+        settings = self.settings(**options)
         if not batch:
             return []
-        settings = self._decode_settings(beam, length_penalty, max_len_ratio)
-        if n_best > settings["beam"]:
-            raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        with self._precision(precision):
-            out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
-        decode = self.tokenizers.tgt.decode
-        if n_best > 1:
-            result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
-        else:
-            result = [decode(toks) for toks in out.tokens]
+        result = self._decode_ids(self._encode(batch, truncate=truncate), settings)
         return result[0] if single else result
 
-    @torch.inference_mode()
+    def stream_translate(self, sentence: str, *, truncate: bool = False, **options) -> Iterator[str]:
+        """Translate one sentence, yielding text pieces as tokens are produced.
+
+        ``"".join(stream_translate(s, **o)) == translate(s, **o)`` for greedy search, seeded sampling
+        and beam search (which yields once, at the end).
+        """
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_translate gives one translation; n_best must be 1")
+        return self._stream_ids(self._encode([sentence], truncate=truncate)[0], settings)
+
     def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
         """Translate ``sentence`` and return the source attention of each decoder step.
 
@@ -179,8 +253,8 @@ class Translator:
         src_ids = self._encode([sentence], truncate=False)
         if not src_ids[0]:
             raise SeqlabError(f"nothing to translate: {sentence!r} has no tokens")
-        settings = self._decode_settings(beam, None, None)
-        out = translate_batch(self.model, src_ids, return_attention=True, **settings)
+        settings = self.settings(strategy="beam", beam=beam, n_best=1)
+        out = translate_batch(self.model, src_ids, settings, return_attention=True)
         if out.attention is None:
             raise SeqlabError(f"this model ({type(self.model).__name__}, model.type={self.config.model.type}"
                               f"{', attention=none' if getattr(self.config.model, 'attention', '') == 'none' else ''})"
@@ -197,12 +271,47 @@ class Translator:
             translation=tok.tgt.decode(tgt),
         )
 
-    def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
-                 length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
-        """BLEU, chrF and perplexity of this model on ``pairs``."""
-        settings = self._decode_settings(beam, length_penalty, None)
-        with self._precision(precision):
-            return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)
+    def evaluate(self, pairs: list[tuple[str, str]], **options) -> EvalResult:
+        """BLEU, chrF and perplexity of this model on ``pairs`` (generation ``options`` as in :meth:`translate`)."""
+        settings = self.settings(**options)
+        with self._precision(settings.precision):
+            return evaluate_pairs(self.model, self.tokenizers, pairs, settings)
+
+
+class Chatbot(Translator):
+    """A chat run: a sequence-to-sequence model from a conversation's context to the next reply.
+
+    The context is the last ``data.context_turns`` turns of the history and the message, joined
+    with ``<sep>`` (:func:`~seqlab.data.dialogs.context_text`); one longer than the model accepts
+    loses its oldest turns first, then its oldest tokens (:func:`~seqlab.data.dialogs.fit_context`).
+    The reply length is ``decode.max_new_tokens`` (set it in the config or per call).
+    """
+
+    run_task = "chat"
+
+    def context_ids(self, history: list[str], message: str) -> list[int]:
+        """Encoder input ids for a reply to ``message`` after ``history`` (oldest turn first)."""
+        if isinstance(history, str) or not all(isinstance(t, str) for t in history):
+            raise SeqlabError("history must be a list of strings (the earlier turns, oldest first)")
+        if not message.strip():
+            raise SeqlabError("the message is empty")
+        text = context_text([*history, message], self.config.data.context_turns)
+        ids = self.tokenizers.src.encode(text)
+        limit = min(self.model.max_positions - 1, self.config.data.max_len)
+        sep = self.tokenizers.src.special_id(SEP) if SEP in self.tokenizers.src.specials else -1
+        return fit_context(ids, limit, sep)
+
+    def reply(self, history: list[str], message: str, **options) -> str:
+        """The bot's reply to ``message`` after the turns ``history`` (generation ``options`` as in
+        :meth:`Translator.translate`; ``n_best > 1`` returns ``(reply, score)`` pairs)."""
+        return self._decode_ids([self.context_ids(history, message)], self.settings(**options))[0]
+
+    def stream_reply(self, history: list[str], message: str, **options) -> Iterator[str]:
+        """:meth:`reply`, yielding text pieces as tokens are produced (beam: once at the end)."""
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_reply gives one reply; n_best must be 1")
+        return self._stream_ids(self.context_ids(history, message), settings)
 
 
 class Classifier:
@@ -219,11 +328,8 @@ class Classifier:
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto") -> Classifier:
         """Load a classification run folder at checkpoint ``best`` or ``last`` (``device`` as for
         :meth:`Translator.load`)."""
-        from seqlab.devices import resolve_device
-
-        device = resolve_device(device, key="device")
-        run = _load(run_dir, checkpoint, "classification")
-        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
+        run = _open(run_dir, checkpoint, device, ("classification",))
+        return cls(run.model, run.data.text, run.config, run.run_dir)
 
     @property
     def labels(self) -> list[str]:
@@ -250,3 +356,14 @@ class Classifier:
         if not isinstance(data, LabelledData):
             data = self.config.data.read(str(data))
         return evaluate_classifier(self.model, self.text, data, max_len=self.config.data.max_len)[0]
+
+
+def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
+         precision: str | None = None) -> Translator | Classifier:
+    """Load a run folder: a :class:`Chatbot` for a chat run, a :class:`Classifier` for a
+    classification run, else a :class:`Translator`."""
+    task = run_task(run_dir)
+    if task == "classification":
+        return Classifier.load(run_dir, checkpoint=checkpoint, device=device)
+    opener = Chatbot if task == "chat" else Translator
+    return opener.load(run_dir, checkpoint=checkpoint, device=device, precision=precision)

@@ -3,7 +3,8 @@
     seqlab train CONFIG [key.sub=value ...] [--out RUN] [--max-minutes M]
     seqlab train --resume RUN [key.sub=value ...]
     seqlab evaluate RUN --data FILE [--beam 5] [--confusion PNG]
-    seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
+    seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3] [--strategy sample --top-p 0.9 ...]
+    seqlab chat RUN [--temperature 0.8 --top-k 20 --seed 1 ...]
     seqlab classify RUN [--input FILE]
     seqlab attention RUN "sentence" --out attn.png
     seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
@@ -11,6 +12,7 @@
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
     seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000]
+    seqlab study list | NAME | all [--quick] --out DIR
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -178,13 +180,23 @@ def _input_lines(args, handle) -> None:
         handle(text.splitlines())
 
 
+_GENERATION_OPTIONS = ("strategy", "beam", "temperature", "top_k", "top_p", "repetition_penalty", "no_repeat_ngram",
+                       "min_length", "max_new_tokens", "seed")
+
+
+def _generation(args) -> dict:
+    """The generation options given on the command line (the others keep the run's values; the
+    precision is given once, when the run is loaded)."""
+    return {key: getattr(args, key) for key in _GENERATION_OPTIONS if getattr(args, key, None) is not None}
+
+
 def _translate_lines(translator, lines: list[str], args, out) -> None:
     from seqlab.api import SentenceTooLong
 
     for start in range(0, len(lines), 64):
         chunk = lines[start:start + 64]
         try:
-            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate)
+            results = translator.translate(chunk, n_best=args.n_best, truncate=args.truncate, **_generation(args))
         except SentenceTooLong as err:
             line = start + err.index + 1
             raise SeqlabError(f"{args.input or '<stdin>'}: line {line}: {err.n_tokens} tokens, more than the "
@@ -221,6 +233,17 @@ def _cmd_classify(args) -> int:
             sys.stdout.flush()
 
     _input_lines(args, classify)
+    return 0
+
+
+def _cmd_chat(args) -> int:
+    from seqlab.api import Chatbot, load
+    from seqlab.repl import chat_loop
+
+    bot = load(args.run, checkpoint=args.checkpoint, device=args.device, precision=args.precision)
+    if not isinstance(bot, Chatbot):
+        raise SeqlabError(f"{args.run}: a {bot.run_task} run, not a chat run (task: chat); use seqlab translate")
+    chat_loop(bot, sys.stdin, sys.stdout, interactive=sys.stdin.isatty(), stderr=sys.stderr, **_generation(args))
     return 0
 
 
@@ -297,6 +320,23 @@ def _cmd_data_synthetic(args) -> int:
     return 0
 
 
+def _cmd_study(args) -> int:
+    from seqlab.studies import describe, run_all, run_study
+
+    if args.name == "list":
+        for name, claim, cost in describe():
+            print(f"{name:<17} {cost}\n    {claim}")
+        return 0
+    if not args.out:
+        raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
+    if args.name == "all":
+        run_all(args.out, quick=args.quick)
+    else:
+        report = run_study(args.name, args.out, quick=args.quick)
+        print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seqlab", description="Neural sequence models from the equations up.")
     p.add_argument("--version", action="version", version=f"seqlab {__version__}")
@@ -341,19 +381,38 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default RUN/confusion-<data name>.png)")
     e.set_defaults(func=_cmd_evaluate)
 
+    def generation_args(q):
+        g = q.add_argument_group("generation (default: the run's decode section)")
+        g.add_argument("--strategy", choices=["greedy", "beam", "sample"],
+                       help="greedy, beam search, or sampling (implied by --temperature/--top-k/--top-p)")
+        g.add_argument("--beam", type=int, help="beam size (1 = greedy)")
+        g.add_argument("--temperature", type=float, help="sampling temperature (0 = argmax)")
+        g.add_argument("--top-k", type=int, help="sample among the k most probable tokens")
+        g.add_argument("--top-p", type=float, help="sample from the nucleus of probability mass p")
+        g.add_argument("--repetition-penalty", type=float, help="CTRL penalty for tokens already generated (1 = off)")
+        g.add_argument("--no-repeat-ngram", type=int, help="no n-gram of this size twice in an output (0 = off)")
+        g.add_argument("--min-length", type=int, help="block <eos> until this many tokens are out")
+        g.add_argument("--max-new-tokens", type=int, help="most output tokens (instead of the source-length rule)")
+        g.add_argument("--seed", type=int, help="seed of the sampler, for reproducible samples")
+        precision_arg(g)
+
     tr = sub.add_parser("translate", help="translate lines from --input, stdin, or interactively")
     run_args(tr)
     tr.add_argument("--input", help="a text file, one sentence per line")
-    tr.add_argument("--beam", type=int)
-    precision_arg(tr)
     tr.add_argument("--n-best", type=int, default=1)
     tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
+    generation_args(tr)
     tr.set_defaults(func=_cmd_translate)
 
     c = sub.add_parser("classify", help="classify lines from --input, stdin, or interactively: label<TAB>probability")
     run_args(c)
     c.add_argument("--input", help="a text file, one text per line")
     c.set_defaults(func=_cmd_classify)
+
+    ch = sub.add_parser("chat", help="talk to a chat run (a REPL; one reply per line when piped)")
+    run_args(ch)
+    generation_args(ch)
+    ch.set_defaults(func=_cmd_chat)
 
     a = sub.add_parser("attention", help="plot the source attention of one translation")
     run_args(a)
@@ -418,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(ex)
     ex.add_argument("--out", required=True, help="the text file to write")
     ex.set_defaults(func=_cmd_embed_export)
+
+    st = sub.add_parser("study", help="measure a claim of the courses: report, table and plots")
+    st.add_argument("name", help="a study from `seqlab study list`, `all`, or `list`")
+    st.add_argument("--out", metavar="DIR", help="folder for report.md, results.json and the figures")
+    st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
+    st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
