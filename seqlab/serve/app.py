@@ -250,7 +250,7 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
         try:
             # Deterministic decoding with equal options gives the same result alone or in a batch:
             # such requests may be merged; seeded or unseeded samples run alone.
-            key = None if options.get("strategy") == "sample" else tuple(sorted(options.items()))
+            key = None if model.samples(options) else tuple(sorted(options.items()))
             out = await state.batchers[model.name].run(key, body.texts, lambda texts: model.translate(texts, options))
         finally:
             state.in_flight.release()

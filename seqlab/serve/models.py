@@ -72,6 +72,10 @@ class ServedModel:
         """Raise :class:`SeqlabError` (a ``ConfigError`` naming ``decode.<key>``) for a bad option value."""
         self.translator.settings(**options)
 
+    def samples(self, options: dict) -> bool:
+        """Whether these options sample (then a reply depends on what it is batched with)."""
+        return self.translator.settings(**options).strategy == "sample"
+
     def translate(self, texts: list[str], options: dict) -> list[str]:
         """Translate (or answer, single turn) every text with the same options (checked already)."""
         return self.translator.translate(list(texts), **options)

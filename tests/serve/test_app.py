@@ -41,6 +41,9 @@ class EchoModel:
         if "top_k" in options:
             raise SeqlabError("model 'echo' does not support the option(s) top_k")
 
+    def samples(self, options: dict) -> bool:
+        return False
+
     def translate(self, texts, options):
         self.gate.wait(10)
         return [t.upper() for t in texts]
@@ -266,6 +269,7 @@ def test_concurrent_requests_get_the_replies_they_get_alone(live_url):
                 for text in ("Is my brother tall?", "Maria is tired.")]
     requests.append({"model": "tiny", "texts": ["Maria is tired.", "Is my brother tall?"], "beam": 1})
     requests += [{"model": "tiny", "texts": ["Maria is tired."], "strategy": "sample", "seed": seed} for seed in (1, 2)]
+    requests += [{"model": "tiny", "texts": ["Is my brother tall?"], "temperature": 0.7, "seed": 5}]  # samples too
     requests += [{"model": "chat", "texts": ["hello"]}, {"model": "chat", "texts": ["how are you?"]}]
 
     def post(body):
