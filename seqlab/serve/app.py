@@ -74,13 +74,13 @@ class ServerState:
         if n == 0:
             raise ApiError(422, f"{param} has no tokens the model knows", param=param)
 
-    def check_options(self, model: ServedModel, options: dict, *, chat: bool) -> None:
+    def check_options(self, model: ServedModel, options: dict) -> None:
         new = options.get("max_new_tokens")
         if new is not None and new > self.limits.max_new_tokens:
             raise ApiError(422, f"max_new_tokens={new} is more than the limit of {self.limits.max_new_tokens}",
                            param="max_new_tokens")
         try:
-            model.check_options(options, chat=chat)
+            model.check_options(options)
         except SeqlabError as err:
             raise ApiError(400, str(err)) from None
 
@@ -235,7 +235,7 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
         for i, text in enumerate(body.texts):
             state.check_length(model, text, f"texts[{i}]")
         options = option_values(body)
-        state.check_options(model, options, chat=False)
+        state.check_options(model, options)
         state.in_flight.acquire()
         if body.stream:
             async def events() -> AsyncIterator[str]:
@@ -250,7 +250,7 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
         try:
             # Deterministic decoding with equal options gives the same result alone or in a batch:
             # such requests may be merged; seeded or unseeded samples run alone.
-            key = None if options.get("strategy") == "sample" else tuple(sorted(options.items()))
+            key = None if model.samples(options) else tuple(sorted(options.items()))
             out = await state.batchers[model.name].run(key, body.texts, lambda texts: model.translate(texts, options))
         finally:
             state.in_flight.release()
@@ -261,7 +261,7 @@ def create_app(models: dict[str, ServedModel], *, limits: ServeLimits | None = N
         model = state.model(body.model, prefer="chatbot")
         state.check_length(model, body.message, "message")
         options = option_values(body)
-        state.check_options(model, options, chat=True)
+        state.check_options(model, options)
         conversation_id, history = state.conversations.history(body.conversation_id)
         state.in_flight.acquire()
         if body.stream:

@@ -5,12 +5,11 @@ server what it needs, whatever the run holds: ``translate`` a batch, ``stream`` 
 piece, ``reply`` in a conversation, the token count of a text (for the limits) and the attention
 steps of one translation (:func:`seqlab.evaluation.explain.explain`). Generation options are the
 keyword options of the Python API (``beam``, ``strategy``, ``temperature``, ...) and pass through
-unchanged; an option the loaded API does not accept is a :class:`~seqlab.errors.SeqlabError`
-naming it, raised before the request is queued.
+unchanged; a bad one is the API's :class:`~seqlab.errors.ConfigError` naming it, raised before
+the request is queued.
 
-The adapter speaks the API of this seqlab and the chat generation API (a chat run loaded as a
-chatbot with ``reply``/``stream_reply``, ``stream_translate``, ``settings``): it uses each part
-where the loaded object has it, and streams a translation as one piece where it does not.
+A chat run is a :class:`~seqlab.api.Chatbot` (``reply``/``stream_reply`` over the conversation);
+a translation run answers a chat message with its translation.
 
 The methods are not thread-safe by themselves: the server calls a model only from that model's
 worker thread (:class:`seqlab.serve.batcher.Batcher`).
@@ -18,8 +17,6 @@ worker thread (:class:`seqlab.serve.batcher.Batcher`).
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,17 +68,13 @@ class ServedModel:
 
     # ------------------------------------------------------------------ generation
 
-    def check_options(self, options: dict, *, chat: bool = False) -> None:
-        """Raise :class:`SeqlabError` naming any option the model's API does not take or accept."""
-        method = self.translator.reply if chat and self.kind == "chatbot" else self.translator.translate
-        accepted = _keywords(method.__func__)
-        if accepted is not None:
-            unknown = sorted(set(options) - accepted)
-            if unknown:
-                raise SeqlabError(f"model {self.name!r} does not support the option(s) {', '.join(unknown)}")
-        settings = getattr(self.translator, "settings", None)  # the generation API validates values
-        if settings is not None:
-            settings(**options)
+    def check_options(self, options: dict) -> None:
+        """Raise :class:`SeqlabError` (a ``ConfigError`` naming ``decode.<key>``) for a bad option value."""
+        self.translator.settings(**options)
+
+    def samples(self, options: dict) -> bool:
+        """Whether these options sample (then a reply depends on what it is batched with)."""
+        return self.translator.settings(**options).strategy == "sample"
 
     def translate(self, texts: list[str], options: dict) -> list[str]:
         """Translate (or answer, single turn) every text with the same options (checked already)."""
@@ -89,44 +82,33 @@ class ServedModel:
 
     def stream(self, text: str, options: dict) -> Iterator[str]:
         """The translation of ``text`` in pieces, as the model produces them."""
-        streaming = getattr(self.translator, "stream_translate", None)
-        if streaming is None:  # this API has no streaming: one piece, the whole translation
-            yield self.translate([text], options)[0]
-            return
-        yield from streaming(text, **options)
+        return self.translator.stream_translate(text, **options)
 
     def reply(self, history: list[str], message: str, options: dict) -> str:
-        """The answer to ``message`` after ``history`` (alternating turns, oldest first)."""
-        return "".join(self.stream_reply(history, message, options))
+        """The answer to ``message`` after ``history`` (alternating turns, oldest first).
+
+        A translator run answers with the translation of the message alone.
+        """
+        if self.kind == "chatbot":
+            return self.translator.reply(history, message, **options)
+        return self.translate([message], options)[0]
 
     def stream_reply(self, history: list[str], message: str, options: dict) -> Iterator[str]:
-        """The answer to ``message`` in pieces; a translator answers the message alone."""
-        streaming = getattr(self.translator, "stream_reply", None)
-        if self.kind != "chatbot" or streaming is None:
-            yield from self.stream(message, options)
-            return
-        yield from streaming(history, message, **options)
+        """:meth:`reply` in pieces, as the model produces them."""
+        if self.kind == "chatbot":
+            return self.translator.stream_reply(history, message, **options)
+        return self.stream(message, options)
 
     def explain(self, source: str, translation: str | None) -> Explanation:
         """Attention steps of the model's greedy translation of ``source`` (or of ``translation``)."""
         if translation is None:
-            translation = self.translate([source], {"beam": 1})[0]
+            translation = self.translate([source], {"strategy": "greedy"})[0]
         return explain(self.translator.model, self.translator.tokenizers, source, translation)
-
-
-@functools.cache
-def _keywords(function) -> frozenset[str] | None:
-    """The keyword arguments ``function`` accepts; None when it takes any (``**options``)."""
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return None
-    return frozenset(parameters)
 
 
 def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str, ServedModel]:
     """Load each run folder; the models are named by their folder names, which must differ."""
-    import seqlab
-    from seqlab.api import run_task
+    from seqlab.api import load, run_task
 
     models: dict[str, ServedModel] = {}
     for run in runs:
@@ -138,7 +120,7 @@ def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str
         task = run_task(path)
         if task not in SERVED_TASKS:
             raise SeqlabError(f"{path}: a {task!r} run; seqlab serve serves {' and '.join(SERVED_TASKS)} runs")
-        translator = seqlab.load(path, checkpoint=checkpoint)
+        translator = load(path, checkpoint=checkpoint)
         kind = SERVED_TASKS[task]
         models[name] = ServedModel(name=name, kind=kind, translator=translator, path=path)
     if not models:

@@ -46,7 +46,7 @@ def install_openai_routes(app: FastAPI, state) -> None:
         history, message = _split_messages(body)
         state.check_length(model, message, "messages")
         options = body.options()
-        state.check_options(model, options, chat=True)
+        state.check_options(model, options)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         prompt_tokens = sum(model.count_tokens(t) for t in [*history, message])
 

@@ -12,14 +12,15 @@ from serve_helpers import live_server, make_client  # noqa: E402 - after the ski
 
 
 @pytest.fixture(scope="session")
-def served_models(tiny_run, tiny_gru_run, tmp_path_factory):
-    """The tiny Transformer and GRU runs, loaded under the names ``tiny`` and ``gru``."""
+def served_models(tiny_run, tiny_gru_run, tiny_chat_run, tmp_path_factory):
+    """The tiny Transformer, GRU and chat runs, loaded under the names ``tiny``, ``gru`` and ``chat``."""
     from seqlab.serve.models import load_models
 
     folder = tmp_path_factory.mktemp("served")
     (folder / "tiny").symlink_to(tiny_run.path, target_is_directory=True)
     (folder / "gru").symlink_to(tiny_gru_run.path, target_is_directory=True)
-    return load_models([folder / "tiny", folder / "gru"])
+    (folder / "chat").symlink_to(tiny_chat_run.path, target_is_directory=True)
+    return load_models([folder / "tiny", folder / "gru", folder / "chat"])
 
 
 @pytest.fixture

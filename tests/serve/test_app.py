@@ -37,9 +37,12 @@ class EchoModel:
     def describe(self) -> dict:
         return {"kind": self.kind, "architecture": "echo", "max_input_tokens": self.max_tokens}
 
-    def check_options(self, options: dict, *, chat: bool = False) -> None:
+    def check_options(self, options: dict) -> None:
         if "top_k" in options:
             raise SeqlabError("model 'echo' does not support the option(s) top_k")
+
+    def samples(self, options: dict) -> bool:
+        return False
 
     def translate(self, texts, options):
         self.gate.wait(10)
@@ -69,12 +72,13 @@ def echo():
 
 def test_health_and_models_list_every_served_run(client):
     idle = {"batches": 0, "requests": 0}
-    assert client.get("/health").json() == {"status": "ok", "models": ["tiny", "gru"], "in_flight": 0,
-                                            "batches": {"tiny": idle, "gru": idle}}
+    assert client.get("/health").json() == {"status": "ok", "models": ["tiny", "gru", "chat"], "in_flight": 0,
+                                            "batches": {"tiny": idle, "gru": idle, "chat": idle}}
     listing = client.get("/v1/models").json()
     assert listing["object"] == "list"
     assert [(m["id"], m["object"], m["kind"], m["architecture"]) for m in listing["data"]] == [
-        ("tiny", "model", "translator", "transformer"), ("gru", "model", "translator", "gru")]
+        ("tiny", "model", "translator", "transformer"), ("gru", "model", "translator", "gru"),
+        ("chat", "model", "chatbot", "transformer")]
     assert listing["data"][0]["heads"] == 2 and listing["data"][0]["layers"] == 1
 
 
@@ -91,11 +95,11 @@ def test_page_static_files_and_openapi_are_served(client):
 def test_translate_equals_the_python_api(client, served_models, name):
     texts = ["Is my brother tall?", "Maria is tired.", "The book is on the table."]
     translator = served_models[name].translator
-    for options in ({}, {"beam": 1}, {"beam": 3}):
+    for options in ({}, {"beam": 1}, {"beam": 3}, {"strategy": "sample", "temperature": 0.8, "top_k": 20, "seed": 3}):
         r = client.post("/v1/translate", json={"model": name, "texts": texts, **options})
         assert r.status_code == 200, r.text
         assert r.json() == {"model": name, "translations": translator.translate(texts, **options)}
-    assert client.get("/health").json()["batches"][name] == {"batches": 3, "requests": 3}
+    assert client.get("/health").json()["batches"][name] == {"batches": 4, "requests": 4}
 
 
 def test_translate_streams_server_sent_events(client, served_models):
@@ -120,6 +124,22 @@ def test_chat_remembers_a_bounded_history_per_conversation(echo):
         stream = sse_events(c.post("/v1/chat", json={"message": "s", "conversation_id": cid, "stream": True}).text)
         assert "".join(e["text"] for e in stream[:-2]) == "4 turns before s"
         assert stream[-2]["reply"] == "4 turns before s" and stream[-2]["conversation_id"] == cid
+
+
+def test_chat_with_a_chat_run_replies_in_context_as_the_python_api(client, served_models):
+    bot = served_models["chat"].translator
+    history: list[str] = []
+    cid = None
+    for message in ("hello", "how are you?", "what is your name?"):
+        body = {"model": "chat", "message": message, **({"conversation_id": cid} if cid else {})}
+        r = client.post("/v1/chat", json=body).json()
+        assert r["reply"] == bot.reply(history, message)
+        cid, history = r["conversation_id"], [*history, message, r["reply"]]
+    sampled = {"strategy": "sample", "temperature": 1.2, "top_p": 0.9, "seed": 7}
+    events = sse_events(client.post("/v1/chat", json={"model": "chat", "message": "hi", "stream": True,
+                                                      **sampled}).text)
+    assert "".join(e["text"] for e in events[:-2]) == events[-2]["reply"] == bot.reply([], "hi", **sampled)
+    assert client.post("/v1/chat", json={"message": "hi"}).json()["model"] == "chat"  # the chatbot by default
 
 
 def test_chat_with_a_translator_run_answers_with_its_translation(client, served_models):
@@ -151,7 +171,10 @@ BAD_REQUESTS = [
     ("malformed JSON", b'{"texts": ["a"', 400, "not valid JSON"),
     ("wrong type", {"texts": "a sentence"}, 422, "texts: Input should be a valid list"),
     ("wrong option type", {"texts": ["a"], "beam": "five"}, 422, "beam"),
-    ("unknown model", {"texts": ["a"], "model": "nope"}, 404, "unknown model 'nope'; served: tiny, gru"),
+    ("unknown model", {"texts": ["a"], "model": "nope"}, 404, "unknown model 'nope'; served: tiny, gru, chat"),
+    ("option out of range", {"texts": ["a"], "top_p": 1.5}, 422, "top_p: Input should be less than or equal to 1"),
+    ("option the API refuses", {"texts": ["a"], "strategy": "greedy", "temperature": 0.5}, 400,
+     "decode.temperature"),
     ("empty text", {"texts": ["ok", "  "]}, 422, "texts[1] is empty"),
     ("no texts", {"texts": []}, 422, "texts"),
     ("unknown field", {"texts": ["a"], "bean": 5}, 422, "bean: unknown field"),
@@ -245,6 +268,9 @@ def test_concurrent_requests_get_the_replies_they_get_alone(live_url):
                 for model in ("tiny", "gru") for beam in (1, 2)
                 for text in ("Is my brother tall?", "Maria is tired.")]
     requests.append({"model": "tiny", "texts": ["Maria is tired.", "Is my brother tall?"], "beam": 1})
+    requests += [{"model": "tiny", "texts": ["Maria is tired."], "strategy": "sample", "seed": seed} for seed in (1, 2)]
+    requests += [{"model": "tiny", "texts": ["Is my brother tall?"], "temperature": 0.7, "seed": 5}]  # samples too
+    requests += [{"model": "chat", "texts": ["hello"]}, {"model": "chat", "texts": ["how are you?"]}]
 
     def post(body):
         return httpx.post(f"{live_url}/v1/translate", json=body, timeout=60).json()

@@ -13,7 +13,7 @@ def oai(live_url):
 
 
 def test_models_list_in_openais_format(oai):
-    assert [m.id for m in oai.models.list()] == ["tiny", "gru"]
+    assert [m.id for m in oai.models.list()] == ["tiny", "gru", "chat"]
 
 
 def test_chat_completion_answers_the_last_user_message(oai, served_models):
@@ -36,6 +36,19 @@ def test_streamed_chat_completion_chunks_add_up_to_the_reply(oai, served_models)
     assert chunks[-1].choices[0].finish_reason == "stop"
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == served_models["gru"].translator.translate("Is my brother tall?")
+
+
+def test_a_chat_run_answers_a_conversation_greedy_or_sampled(oai, served_models):
+    bot = served_models["chat"].translator
+    messages = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"},
+                {"role": "user", "content": "how are you?"}]
+    greedy = oai.chat.completions.create(model="chat", messages=messages)
+    assert greedy.choices[0].message.content == bot.reply(["hello", "hi there"], "how are you?")
+    stream = oai.chat.completions.create(model="chat", messages=messages, temperature=0.9, top_p=0.95, seed=4,
+                                         stream=True)
+    sampled = "".join(c.choices[0].delta.content or "" for c in stream)
+    assert sampled == bot.reply(["hello", "hi there"], "how are you?", strategy="sample", temperature=0.9,
+                                top_p=0.95, seed=4)
 
 
 def test_errors_reach_the_client_as_openai_errors(oai):

@@ -36,13 +36,18 @@ def test_chat_translation_heatmap_and_attention_steps_in_a_browser(page, served_
     translator = served_models["tiny"].translator
     sentence = "Maria is tired."
 
-    # Chat: the reply of a translator run is its translation; it arrives by server-sent events.
-    page.select_option("#chat-model", "tiny")
-    page.fill("#chat-input", sentence)
-    page.click("#chat-send")
-    page.wait_for_selector(".msg.bot.done")
-    assert page.inner_text(".msg.user") == sentence
-    assert page.inner_text(".msg.bot.done") == translator.translate(sentence)
+    # Chat with the chat run: replies arrive by server-sent events, the second in the first's context.
+    bot = served_models["chat"].translator
+    page.select_option("#chat-model", "chat")
+    replies = []
+    for i, message in enumerate(("hello", "how are you?")):
+        page.fill("#chat-input", message)
+        page.click("#chat-send")
+        page.wait_for_selector(f".msg.bot.done >> nth={i}")
+        replies.append(page.locator(".msg.bot.done").nth(i).inner_text())
+    assert page.locator(".msg.user").all_inner_texts() == ["hello", "how are you?"]
+    first = bot.reply([], "hello")
+    assert replies == [first, bot.reply(["hello", first], "how are you?")]
 
     # Translate, then the cross-attention heatmap: one row per decoder position, one column per source token.
     page.click("[data-tab=translate]")
