@@ -52,15 +52,25 @@ class Translator:
     """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None):
+                 run_dir: Path | None = None, *, engine: str = "native", checkpoint: str = "best",
+                 step: int | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
+        self.engine, self.checkpoint, self.step = engine, checkpoint, step  # step: of the checkpoint
+        self.precision: str | None = None  # the default decoding precision (None: see _decoder)
+        self._decoders: dict = {}  # precision -> seqlab.export.engines.Engine
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Translator:
-        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``."""
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu", engine: str = "native",
+             precision: str | None = None) -> Translator:
+        """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
+
+        ``engine`` is ``native`` (PyTorch), ``ctranslate2`` or ``onnx``; the latter two export the
+        checkpoint into ``RUN/export/`` on first use (:mod:`seqlab.export.engines`), here, at
+        ``precision`` (default: the run's ``decode.precision`` where the engine has it, else fp32).
+        """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run folder")
@@ -81,7 +91,13 @@ class Translator:
         tokenizers = TokenizerPair.load(run_dir)
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
         load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-        return cls(model.to(device), tokenizers, config, run_dir)
+        step = read_meta(run_dir / "checkpoints", checkpoint).get("step")
+        translator = cls(model.to(device), tokenizers, config, run_dir, engine=engine, checkpoint=checkpoint,
+                         step=step)
+        translator.precision = precision
+        if engine != "native":
+            translator._decoder(precision)  # export or open the engine now, so errors come at load
+        return translator
 
     # ------------------------------------------------------------------ helpers
 
@@ -95,13 +111,27 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
-    def _precision(self, precision: str | None):
-        """A context for decoding at ``precision`` (default: the run's ``decode.precision``)."""
-        precision = precision or self.config.decode.precision
-        if precision not in ("fp32", "bf16"):
-            raise SeqlabError(f"precision must be fp32 or bf16, got {precision!r}")
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
+    def decoding_precision(self, precision: str | None = None) -> str:
+        """``precision``, else the one given to :meth:`load`, else the run's ``decode.precision``
+        where this engine has it, else fp32."""
+        from seqlab.export.engines import PRECISIONS
+
+        precision = precision or self.precision
+        if precision is None:
+            default = self.config.decode.precision
+            precision = default if default in PRECISIONS.get(self.engine, ()) else "fp32"
+        return precision
+
+    def _decoder(self, precision: str | None):
+        """The :class:`~seqlab.export.engines.Engine` of this translator at ``precision``."""
+        from seqlab.export.engines import open_engine
+
+        precision = self.decoding_precision(precision)
+        if precision not in self._decoders:
+            self._decoders[precision] = open_engine(
+                self.engine, precision, model=self.model, tokenizers=self.tokenizers, run_dir=self.run_dir,
+                checkpoint=self.checkpoint, step=self.step)
+        return self._decoders[precision]
 
     def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
         d = self.config.decode
@@ -128,8 +158,7 @@ class Translator:
         settings = self._decode_settings(beam, length_penalty, max_len_ratio)
         if n_best > settings["beam"]:
             raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        with self._precision(precision):
-            out = translate_batch(self.model, self._encode(batch, truncate=truncate), n_best=n_best, **settings)
+        out = self._decoder(precision).decode(self._encode(batch, truncate=truncate), n_best=n_best, **settings)
         decode = self.tokenizers.tgt.decode
         if n_best > 1:
             result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
@@ -169,7 +198,13 @@ class Translator:
 
     def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
                  length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
-        """BLEU, chrF and perplexity of this model on ``pairs``."""
+        """BLEU, chrF and perplexity of this model on ``pairs``.
+
+        Perplexity comes from the PyTorch model at the same precision (native engine only; NaN for
+        ctranslate2 and onnx, which only decode).
+        """
         settings = self._decode_settings(beam, length_penalty, None)
-        with self._precision(precision):
-            return evaluate_pairs(self.model, self.tokenizers, pairs, **settings)
+        engine = self._decoder(precision)
+        with engine.context():
+            return evaluate_pairs(engine.model or self.model, self.tokenizers, pairs, decode=engine.decode,
+                                  with_nll=engine.model is not None, **settings)

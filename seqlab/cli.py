@@ -8,6 +8,7 @@
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
+    seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ def _cmd_evaluate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, engine=args.engine, precision=args.precision)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty, precision=args.precision)
     report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
-              "precision": args.precision or translator.config.decode.precision,
-              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()}}
+              "engine": args.engine, "precision": translator.decoding_precision(args.precision),
+              **{k: (round(v, 4) if v == v else None) if isinstance(v, float) else v  # NaN: not computed
+                 for k, v in result.as_dict().items()}}
     print(json.dumps(report))
     if args.hypotheses:
         Path(args.hypotheses).write_text("".join(h + "\n" for h in result.hypotheses), encoding="utf-8")
@@ -85,7 +87,7 @@ def _cmd_translate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_lines
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, engine=args.engine, precision=args.precision)
     if args.input:
         _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
     elif sys.stdin.isatty():
@@ -115,6 +117,14 @@ def _cmd_attention(args) -> int:
     amap = translator.attention(args.sentence)
     plot_attention(amap.weights, amap.src_tokens, amap.tgt_tokens, args.out, title=amap.translation)
     print(f"{amap.translation}\nwrote {args.out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from seqlab.export.engines import export_run
+
+    out = export_run(args.run, args.format, out=args.out, quantization=args.quantization, checkpoint=args.checkpoint)
+    print(f"wrote {out}")
     return 0
 
 
@@ -167,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--checkpoint", default="best", help="best (default) or last")
 
     def precision_arg(q):
-        q.add_argument("--precision", choices=["fp32", "bf16"],
-                       help="decode in float32 or under bf16 autocast (default: the run's decode.precision)")
+        q.add_argument("--precision", choices=["fp32", "bf16", "int8"],
+                       help="decode in float32, under bf16 autocast (native engine) or with int8 linear layers "
+                            "(default: the run's decode.precision)")
+        q.add_argument("--engine", choices=["native", "ctranslate2", "onnx"], default="native",
+                       help="decode with PyTorch (native) or through a model exported into RUN/export/ "
+                            "(Transformer runs; exported on first use)")
 
     e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data")
     run_args(e)
@@ -195,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("sentence")
     a.add_argument("--out", default="attention.png", help="PNG, SVG or PDF")
     a.set_defaults(func=_cmd_attention)
+
+    x = sub.add_parser("export", help="export a Transformer run to CTranslate2 or ONNX")
+    run_args(x)
+    x.add_argument("--format", required=True, choices=["ctranslate2", "onnx"])
+    x.add_argument("--quantization", choices=["fp32", "int8"], default="fp32",
+                   help="weight precision (int8: ctranslate2 only)")
+    x.add_argument("--out", metavar="DIR", help="output folder (default RUN/export/<format>-<quantization>, "
+                                                "where --engine finds it)")
+    x.set_defaults(func=_cmd_export)
 
     pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
     pl.add_argument("run")

@@ -1,0 +1,165 @@
+"""Choose how a run decodes: seqlab's own PyTorch path (fp32, bf16, int8), CTranslate2 or ONNX Runtime.
+
+An engine turns source ids into a :class:`~seqlab.decoding.greedy.DecodeOutput` with seqlab's
+decoding options (beam, length penalty, length limits, n-best), so the API, ``translate`` and
+``evaluate`` use every engine alike with seqlab's tokenizers and output format:
+
+* ``native``: :func:`seqlab.evaluation.metrics.translate_batch` on the PyTorch model, in float32,
+  under bf16 autocast, or on its int8 copy (:mod:`seqlab.export.int8`);
+* ``onnx``: the same decoding functions on :class:`~seqlab.export.onnx.OnnxSeq2Seq`;
+* ``ctranslate2``: CTranslate2's own search (:class:`~seqlab.export.ctranslate2.CTranslate2Engine`).
+
+Exported models live in the run folder, ``RUN/export/<format>-<precision>/`` (with
+``-<checkpoint>`` for a checkpoint other than ``best``): the first use exports, later uses reuse
+the folder unless the checkpoint has changed since (its step is recorded in ``seqlab.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from seqlab.decoding.greedy import DecodeOutput
+from seqlab.errors import SeqlabError
+from seqlab.text.pair import TokenizerPair
+
+__all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "export_run", "open_engine"]
+
+PRECISIONS = {"native": ("fp32", "bf16", "int8"), "ctranslate2": ("fp32", "int8"), "onnx": ("fp32",)}
+"""The precisions each engine decodes in."""
+
+ENGINES = tuple(PRECISIONS)
+
+Decode = Callable[..., DecodeOutput]
+
+
+def check_precision(engine: str, precision: str) -> None:
+    """Raise a clear error for an unknown engine or a precision the engine does not run."""
+    if engine not in PRECISIONS:
+        raise SeqlabError(f"the engine or export format must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if precision not in PRECISIONS[engine]:
+        raise SeqlabError(f"the {engine} engine decodes in {', '.join(PRECISIONS[engine])}, not {precision!r}")
+
+
+def export_model(model: nn.Module, tokenizers: TokenizerPair, fmt: str, out: str | Path, *,
+                 quantization: str = "fp32", step: int | None = None) -> Path:
+    """Export ``model`` as ``fmt`` (``ctranslate2`` or ``onnx``) into the folder ``out``.
+
+    Args:
+        quantization: weight precision (``fp32``; ``int8`` for ctranslate2).
+        step: the checkpoint's training step, recorded so a later use can tell a stale export.
+    """
+    if fmt not in ("ctranslate2", "onnx"):
+        raise SeqlabError(f"--format must be ctranslate2 or onnx, got {fmt!r}")
+    check_precision(fmt, quantization)
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    if fmt == "ctranslate2":
+        from seqlab.export.ctranslate2 import export_ctranslate2
+
+        export_ctranslate2(model, tokenizers, out, quantization=quantization)
+    else:
+        from seqlab.export.onnx import export_onnx
+
+        export_onnx(model, out)
+    info_path = out / "seqlab.json"
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info.update({"quantization": quantization, "step": step})
+    info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def export_run(run_dir: str | Path, fmt: str, *, out: str | Path | None = None, quantization: str = "fp32",
+               checkpoint: str = "best") -> Path:
+    """Export checkpoint ``checkpoint`` of the run folder ``run_dir`` (``seqlab export``).
+
+    Args:
+        out: the folder to write; default :func:`export_folder`, where the engines look.
+    """
+    from seqlab.api import Translator
+
+    check_precision(fmt, quantization)
+    translator = Translator.load(run_dir, checkpoint=checkpoint)
+    out = export_folder(run_dir, fmt, quantization, checkpoint) if out is None else out
+    return export_model(translator.model, translator.tokenizers, fmt, out, quantization=quantization,
+                        step=translator.step)
+
+
+def export_folder(run_dir: str | Path, fmt: str, precision: str, checkpoint: str = "best") -> Path:
+    """``RUN/export/<fmt>-<precision>[-<checkpoint>]``, where an engine keeps its exported model."""
+    suffix = "" if checkpoint == "best" else f"-{checkpoint}"
+    return Path(run_dir) / "export" / f"{fmt}-{precision}{suffix}"
+
+
+def _exported_step(folder: Path) -> int | None:
+    info_path = folder / "seqlab.json"
+    if not info_path.is_file():
+        return None
+    return json.loads(info_path.read_text(encoding="utf-8")).get("step", -1)
+
+
+@dataclass
+class Engine:
+    """How a translator decodes at one precision.
+
+    Attributes:
+        decode: ``decode(src_ids, *, beam, length_penalty, max_len_ratio, max_len_offset, n_best)``
+            -> :class:`~seqlab.decoding.greedy.DecodeOutput`, in input order.
+        model: the PyTorch model that decodes (native engine: the model itself or its int8 copy),
+            which also scores perplexity; None for ctranslate2 and onnx.
+        precision: fp32, bf16 or int8.
+    """
+
+    decode: Decode
+    model: nn.Module | None
+    precision: str
+
+    def context(self):
+        """The autocast context the PyTorch model runs in (bf16 autocast for ``bf16``)."""
+        device = "cpu" if self.model is None else next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+
+def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: TokenizerPair,
+                run_dir: Path | None, checkpoint: str = "best", step: int | None = None) -> Engine:
+    """The :class:`Engine` ``engine`` at ``precision`` for ``model`` (a trained PyTorch model).
+
+    For ``ctranslate2``/``onnx`` the model is exported into :func:`export_folder` on first use
+    (again when the checkpoint's step differs from the exported one).
+    """
+    from seqlab.evaluation.metrics import translate_batch
+
+    check_precision(engine, precision)
+    if engine == "native":
+        if precision == "int8":
+            from seqlab.export.int8 import quantize_int8
+
+            model = quantize_int8(model)
+        native = Engine(None, model, precision)
+
+        def decode_native(src_ids, **options) -> DecodeOutput:
+            with native.context():
+                return translate_batch(model, src_ids, **options)
+
+        native.decode = decode_native
+        return native
+    if run_dir is None:
+        raise SeqlabError(f"the {engine} engine needs a run folder to keep its exported model in")
+    folder = export_folder(run_dir, engine, precision, checkpoint)
+    if step is None or _exported_step(folder) != step:
+        export_model(model, tokenizers, engine, folder, quantization=precision, step=step)
+    if engine == "ctranslate2":
+        from seqlab.export.ctranslate2 import CTranslate2Engine
+
+        return Engine(CTranslate2Engine(folder, tokenizers, precision=precision).translate_ids, None, precision)
+    from seqlab.export.onnx import OnnxSeq2Seq
+
+    onnx_model = OnnxSeq2Seq(folder)
+    return Engine(lambda src_ids, **options: translate_batch(onnx_model, src_ids, **options), None, precision)
