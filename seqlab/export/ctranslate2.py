@@ -25,11 +25,17 @@ decoding returns (:class:`~seqlab.decoding.greedy.DecodeOutput`):
   a length penalty set, stops once K hypotheses have finished, as seqlab's does. Its penalty
   differs (s / |Y|^alpha instead of GNMT's ((5 + |Y|) / 6)^alpha), so it runs with an exponent of
   1e-12 (which changes no float32 score but keeps that stopping rule) and the finished
-  hypotheses are ranked here by seqlab's GNMT penalty. One difference remains: CTranslate2 keeps
-  at most K finished hypotheses (the K best by raw score) where seqlab keeps all that reach the
-  length limit at the same step, which can change the choice only for sentences that hit the limit.
+  hypotheses are ranked here by seqlab's GNMT penalty. (CTranslate2 keeps the K best finished
+  hypotheses by raw score; for alpha >= 0 the GNMT-best one is always among them.)
 
-``tests/export/test_ctranslate2.py`` holds greedy and beam outputs equal to seqlab's in float32.
+One difference remains: CTranslate2 removes the suppressed ``<pad>``/``<sos>`` before its softmax,
+seqlab after it, so log-probabilities differ by log(1 - p(<pad>) - p(<sos>)) per step. Greedy
+choices are unaffected; beam search, which compares beams, agrees when these tokens have
+negligible probability, as in a trained model (they are never targets), and may differ in a
+barely trained one. Scores are CTranslate2's.
+
+``tests/export/test_ctranslate2.py`` holds teacher-forced log-probabilities, greedy and beam outputs
+equal to seqlab's in float32.
 """
 
 from __future__ import annotations

@@ -31,9 +31,13 @@ __all__ = ["Int8Linear", "int8_engine", "quantize_int8"]
 _ENGINES = ("x86", "fbgemm")
 
 
+def _supported_engines() -> list[str]:
+    return list(torch.backends.quantized.supported_engines)
+
+
 def int8_engine() -> str:
     """Select and return PyTorch's x86 quantized engine, or say why int8 decoding is unavailable."""
-    supported = torch.backends.quantized.supported_engines
+    supported = _supported_engines()
     for engine in _ENGINES:
         if engine in supported:
             if torch.backends.quantized.engine not in _ENGINES:
