@@ -122,6 +122,10 @@ class Translator:
             precision = default if default in PRECISIONS.get(self.engine, ()) else "fp32"
         return precision
 
+    def _precision(self, precision: str | None):
+        """The autocast context of the native model at ``precision`` (bf16 autocast for ``bf16``)."""
+        return self._decoder(precision).context()
+
     def _decoder(self, precision: str | None):
         """The :class:`~seqlab.export.engines.Engine` of this translator at ``precision``."""
         from seqlab.export.engines import open_engine

@@ -157,5 +157,5 @@ def test_bf16_decoding_runs_under_autocast_and_stays_close_to_float32(tiny_run):
     assert not torch.equal(bf16.float(), fp32)
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=0.1)
     assert isinstance(model.translate("Lucas is visiting Chile.", beam=2, precision="bf16"), str)
-    with pytest.raises(seqlab.errors.SeqlabError, match="fp32 or bf16"):
+    with pytest.raises(seqlab.errors.SeqlabError, match="decodes in fp32, bf16, int8, not 'fp16'"):
         model.translate(["x"], precision="fp16")
