@@ -207,8 +207,11 @@ class CTranslate2Engine:
         self.tgt_ids = {tokenizers.tgt.id_to_token(i): i for i in range(tokenizers.tgt.vocab_size)}
 
     def translate_ids(self, src_ids: list[list[int]], *, beam: int, length_penalty: float, max_len_ratio: float,
-                      max_len_offset: int, n_best: int = 1, batch_size: int = 64) -> DecodeOutput:
-        """Like :func:`seqlab.evaluation.metrics.translate_batch`: one entry per input, in input order."""
+                      max_len_offset: int, n_best: int = 1, batch_size: int = 64, min_len: int = 0) -> DecodeOutput:
+        """Like :func:`seqlab.evaluation.metrics.translate_batch`: one entry per input, in input order.
+
+        ``min_len``: no ``<eos>`` before this many tokens (benchmarks use it to fix output lengths).
+        """
         n = len(src_ids)
         tokens: list = [[] for _ in range(n)]
         scores: list = [0.0] * n
@@ -223,7 +226,7 @@ class CTranslate2Engine:
                 [[self.src_tokens[t] for t in src_ids[i]] for i in index], max_batch_size=batch_size,
                 beam_size=beam, num_hypotheses=1 if greedy else beam,
                 length_penalty=0.0 if greedy else _NO_PENALTY, max_decoding_length=limit,
-                min_decoding_length=0, max_input_length=0, suppress_sequences=[[SPECIALS[0]], [SPECIALS[SOS]]],
+                min_decoding_length=min_len, max_input_length=0, suppress_sequences=[[SPECIALS[0]], [SPECIALS[SOS]]],
                 return_end_token=True, return_scores=True)
             for i, result in zip(index, results):
                 ranked = self._rank(result, length_penalty, greedy)
