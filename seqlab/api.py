@@ -23,8 +23,8 @@ from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
-from seqlab.training.trainer import RUN_FORMAT
+from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
+from seqlab.training.trainer import check_run_format
 
 __all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
 
@@ -82,12 +82,10 @@ class Translator:
             listing = ", ".join(available) or "none"
             raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
         # Check the run format before building the model: weights of another format may not fit it.
-        found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
-        if found != RUN_FORMAT:
-            meta_path = run_dir / "checkpoints" / checkpoint / "meta.json"
-            raise CheckpointError(f"{meta_path}: run folder format {found!r}, this seqlab reads {RUN_FORMAT!r}; "
-                                  "retrain, or load it with the seqlab version that wrote it")
+        check_run_format(run_dir, checkpoint)
         config = load_config(config_path)
+        if config.task != "translation":
+            raise SeqlabError(f"{run_dir}: a {config.task!r} run, not a translation model")
         tokenizers = TokenizerPair.load(run_dir)
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
         load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)

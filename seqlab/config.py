@@ -11,9 +11,18 @@ One YAML file describes one experiment::
 Every section is a dataclass below. Unknown keys, wrong types and values outside a field's
 ``Literal`` choices raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
 expected. Command-line overrides use the same dotted keys (``model.layers=4``) and are parsed as
-YAML scalars. The ``model`` section is polymorphic: ``model.type`` picks the dataclass
-(:class:`TransformerConfig` or :class:`RecurrentConfig`), so each architecture only accepts its
-own keys.
+YAML scalars.
+
+The schema depends on the task. ``task`` (default ``translation``, so configs and run folders
+written before tasks existed still load) picks a task class from :mod:`seqlab.tasks`, which names
+the dataclass of the ``data`` section and the model dataclasses its ``model.type`` may choose
+from; each architecture only accepts its own keys. ``tokenizer``, ``train`` and ``decode`` are
+shared by every task.
+
+Every ``data`` and ``model`` dataclass has a ``check(cfg)`` method that validates its own keys
+against the rest of the experiment (raising :class:`~seqlab.errors.ConfigError` with the dotted
+key); a model dataclass also has ``width``, the d of the ``noam`` schedule. The translation
+sections live here; other tasks define theirs next to their task or model.
 """
 
 from __future__ import annotations
@@ -69,6 +78,25 @@ class DataConfig:
     dev_size: int = 500
     """Sentences of dev data used for BLEU during training (all of it for loss)."""
 
+    def check(self, cfg: ExperimentConfig) -> None:
+        if self.max_len + 1 > cfg.model.max_positions:
+            raise ConfigError("data.max_len", f"{self.max_len} tokens plus <sos>/<eos> need more than "
+                              f"model.max_positions={cfg.model.max_positions}")
+
+    def with_absolute_paths(self) -> DataConfig:
+        """This section with file paths made absolute, so ``--resume`` works from any directory."""
+        return dataclasses.replace(self, train=absolute_data_path(self.train), dev=absolute_data_path(self.dev),
+                                   test=absolute_data_path(self.test))
+
+
+def absolute_data_path(spec: Any) -> Any:
+    """A data path (or a list of them) made absolute; ``None`` and ``builtin:`` names unchanged."""
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        return [absolute_data_path(s) for s in spec]
+    return spec if spec.startswith("builtin:") else str(Path(spec).resolve())
+
 
 @dataclass
 class TokenizerConfig:
@@ -105,6 +133,32 @@ class TransformerConfig:
     """Output projection shares the target embedding matrix."""
     init: Literal["xavier", "kaiming", "normal"] = "xavier"
 
+    @property
+    def width(self) -> int:
+        return self.d_model
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        t = cfg.train
+        if self.d_model % self.heads:
+            raise ConfigError("model.heads", f"d_model={self.d_model} must be divisible by heads={self.heads}")
+        decays_below_one = t.teacher_forcing_decay_steps > 0 and t.teacher_forcing_min < 1.0
+        if t.teacher_forcing < 1.0 or decays_below_one:
+            raise ConfigError(
+                "train.teacher_forcing" if t.teacher_forcing < 1.0 else "train.teacher_forcing_min",
+                "a Transformer decodes all positions in parallel and is trained with teacher forcing "
+                "only; set 1.0 (scheduled sampling is for recurrent models)",
+            )
+        _check_seq2seq_sizes(self, cfg)
+
+
+def _check_seq2seq_sizes(m: TransformerConfig | RecurrentConfig, cfg: ExperimentConfig) -> None:
+    """What both encoder-decoder configs require: depth, positions, a joint vocabulary to share."""
+    if m.share_embeddings and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
+    for name, value in (("layers", m.layers), ("max_positions", m.max_positions)):
+        if value < 1:
+            raise ConfigError(f"model.{name}", "must be at least 1")
+
 
 @dataclass
 class RecurrentConfig:
@@ -133,14 +187,15 @@ class RecurrentConfig:
     embeddings_from: str | None = None
     """word2vec text file (``word v1 v2 ...``) to initialise word embeddings from."""
 
+    @property
+    def width(self) -> int:
+        return self.hidden
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        _check_seq2seq_sizes(self, cfg)
+
 
 ModelConfig = Union[TransformerConfig, RecurrentConfig]
-MODEL_CONFIGS: dict[str, type] = {
-    "transformer": TransformerConfig,
-    "rnn": RecurrentConfig,
-    "lstm": RecurrentConfig,
-    "gru": RecurrentConfig,
-}
 
 
 @dataclass
@@ -177,7 +232,10 @@ class TrainConfig:
     """Save ``last`` every N steps (always at each evaluation and at the end)."""
     patience: int | None = None
     """Stop after this many evaluations without improvement of the best metric."""
-    best_metric: Literal["bleu", "loss"] = "bleu"
+    best_metric: str | None = None
+    """The dev metric that picks checkpoint ``best`` and drives ``patience``: any metric the task
+    reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
+    the task's default."""
     threads: int | None = None
 
 
@@ -196,15 +254,43 @@ class DecodeConfig:
 
 @dataclass
 class ExperimentConfig:
+    """One experiment. ``data`` and ``model`` default to the task's defaults (see :mod:`seqlab.tasks`)."""
+
     name: str = "experiment"
-    data: DataConfig = field(default_factory=DataConfig)
+    task: str = "translation"
+    data: Any = None
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: Any = field(default_factory=TransformerConfig)
+    model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def __post_init__(self) -> None:
+        task = _task_class(self.task)
+        if self.data is None:
+            self.data = task.data_config()
+        if self.model is None:
+            self.model = next(iter(task.model_configs.values()))()
+        if self.train.best_metric is None:
+            self.train.best_metric = task.best_metric
+        if not isinstance(self.data, task.data_config):
+            raise ConfigError("data", f"task {self.task!r} needs a {task.data_config.__name__} section, "
+                              f"got {type(self.data).__name__}")
+        if type(self.model) not in task.model_configs.values():
+            raise ConfigError("model.type", f"task {self.task!r} takes a model.type of "
+                              f"{', '.join(task.model_configs)}, got a {type(self.model).__name__}")
+        if self.train.best_metric not in task.metrics:
+            raise ConfigError("train.best_metric", f"task {self.task!r} reports {', '.join(task.metrics)}; "
+                              f"got {self.train.best_metric!r}")
         _check_consistency(self)
+
+
+def _task_class(name: str, path: str | None = None) -> Any:
+    """The task class registered as ``name`` (imported late: tasks import this module)."""
+    from seqlab.tasks import TASKS, get_task
+
+    if name not in TASKS:
+        raise ConfigError("task", f"unknown task {name!r}; valid: {', '.join(TASKS)}", path)
+    return get_task(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,8 +367,10 @@ def _build(cls: type, data: Any, prefix: str, path: str | None) -> Any:
             continue
         key = f"{prefix}.{f.name}" if prefix else f.name
         value = data[f.name]
-        if cls is ExperimentConfig and f.name == "model":
-            kwargs["model"] = _build_model(value, key, path)
+        if cls is ExperimentConfig and f.name in ("data", "model"):
+            task = _task_class(_coerce(data.get("task", "translation"), str, "task", path), path)
+            build = _build_model if f.name == "model" else _build
+            kwargs[f.name] = build(task.model_configs if f.name == "model" else task.data_config, value, key, path)
         elif dataclasses.is_dataclass(hints[f.name]):
             kwargs[f.name] = _build(hints[f.name], value, key, path)
         else:
@@ -295,34 +383,21 @@ def _build(cls: type, data: Any, prefix: str, path: str | None) -> Any:
         raise
 
 
-def _build_model(data: Any, key: str, path: str | None) -> Any:
+def _build_model(configs: dict[str, type], data: Any, key: str, path: str | None) -> Any:
+    """The ``model`` section as the dataclass its ``type`` names (the first of ``configs`` by default)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(key, f"expected a mapping of keys, got {data!r}", path)
-    kind = data.get("type", "transformer")
-    if kind not in MODEL_CONFIGS:
-        raise ConfigError(f"{key}.type", f"unknown model type {kind!r}; valid: {', '.join(MODEL_CONFIGS)}", path)
-    return _build(MODEL_CONFIGS[kind], data, key, path)
+    kind = data.get("type", next(iter(configs)))
+    if kind not in configs:
+        raise ConfigError(f"{key}.type", f"unknown model type {kind!r}; valid: {', '.join(configs)}", path)
+    return _build(configs[kind], data, key, path)
 
 
 def _check_consistency(cfg: ExperimentConfig) -> None:
-    m, t = cfg.model, cfg.train
-    if isinstance(m, TransformerConfig):
-        if m.d_model % m.heads:
-            raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
-        decays_below_one = t.teacher_forcing_decay_steps > 0 and t.teacher_forcing_min < 1.0
-        if t.teacher_forcing < 1.0 or decays_below_one:
-            raise ConfigError(
-                "train.teacher_forcing" if t.teacher_forcing < 1.0 else "train.teacher_forcing_min",
-                "a Transformer decodes all positions in parallel and is trained with teacher forcing "
-                "only; set 1.0 (scheduled sampling is for recurrent models)",
-            )
-    if m.share_embeddings and not cfg.tokenizer.joint:
-        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
-    for name in ("layers", "max_positions"):
-        if getattr(m, name) < 1:
-            raise ConfigError(f"model.{name}", "must be at least 1")
+    """Checks of the shared sections; then the task's data and model sections check themselves."""
+    t = cfg.train
     if len(cfg.train.betas) != 2:
         raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
     if t.schedule == "cosine" and t.warmup_steps >= t.max_steps:
@@ -332,9 +407,6 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
     if not 0.0 <= t.min_lr_ratio <= 1.0:
         raise ConfigError("train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
-    if cfg.data.max_len + 1 > m.max_positions:
-        raise ConfigError("data.max_len", f"{cfg.data.max_len} tokens plus <sos>/<eos> need more than "
-                          f"model.max_positions={m.max_positions}")
     for key in ("teacher_forcing", "teacher_forcing_min"):
         if not 0.0 <= getattr(t, key) <= 1.0:
             raise ConfigError(f"train.{key}", f"must be in [0, 1], got {getattr(t, key)}")
@@ -350,6 +422,8 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
         raise ConfigError("tokenizer.vocab_size", "must be at least 8")
     if cfg.decode.beam < 1:
         raise ConfigError("decode.beam", "must be at least 1")
+    cfg.data.check(cfg)
+    cfg.model.check(cfg)
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,3 +181,21 @@ def test_scheduled_sampling_and_value_clipping_load_for_recurrent_models():
     cfg = load_config(None, ["model.type=gru", "train.teacher_forcing_min=0.5",
                              "train.teacher_forcing_decay_steps=100", "train.clip_value=5", "train.clip_norm=null"])
     assert (cfg.train.teacher_forcing_min, cfg.train.clip_value, cfg.train.clip_norm) == (0.5, 5.0, None)
+
+
+def test_unknown_task_lists_the_tasks():
+    err = _error({"task": "poetry"})
+    assert err.key == "task"
+    assert "'poetry'" in str(err) and "translation" in str(err)
+
+
+def test_a_config_without_task_is_translation_with_bleu_as_best_metric():
+    cfg = config_from_dict({"model": {"type": "gru"}})
+    assert cfg.task == "translation" and cfg.train.best_metric == "bleu"
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_best_metric_must_be_one_the_task_reports():
+    err = _error({"train": {"best_metric": "accuracy"}})
+    assert err.key == "train.best_metric"
+    assert "bleu" in str(err) and "'accuracy'" in str(err)

@@ -107,7 +107,7 @@ def test_dev_metrics_logged_during_training_equal_a_fresh_evaluation_of_the_chec
     The trainer's fused Adam rewrites the weights without moving their version counters.
     """
     from seqlab.api import Translator
-    from seqlab.training.trainer import load_corpus
+    from seqlab.tasks.translation import load_corpus
 
     run, cfg = tmp_path / "run", tiny_config(tmp_path)
     train(cfg, run, progress=False, echo=lambda *_: None)
