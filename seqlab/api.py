@@ -23,7 +23,7 @@ from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint
+from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
 from seqlab.training.trainer import check_run_format
 
 __all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
