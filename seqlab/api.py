@@ -97,6 +97,17 @@ class Translator:
             translator._decoder(precision)  # export or open the engine now, so errors come at load
         return translator
 
+    def export(self, fmt: str, *, out: str | Path | None = None, quantization: str = "fp32") -> Path:
+        """Export this model as ``fmt`` (``ctranslate2`` or ``onnx``) into ``out``, by default
+        ``RUN/export/<fmt>-<quantization>/`` where ``engine=fmt`` finds it (``seqlab export``)."""
+        from seqlab.export.engines import export_folder, export_model
+
+        if out is None:
+            if self.run_dir is None:
+                raise SeqlabError("this translator has no run folder: pass out=")
+            out = export_folder(self.run_dir, fmt, quantization, self.checkpoint)
+        return export_model(self.model, self.tokenizers, fmt, out, quantization=quantization, step=self.step)
+
     # ------------------------------------------------------------------ helpers
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:

@@ -121,9 +121,10 @@ def _cmd_attention(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from seqlab.export.engines import export_run
+    from seqlab.api import Translator
 
-    out = export_run(args.run, args.format, out=args.out, quantization=args.quantization, checkpoint=args.checkpoint)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    out = translator.export(args.format, out=args.out, quantization=args.quantization)
     print(f"wrote {out}")
     return 0
 

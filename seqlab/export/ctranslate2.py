@@ -125,7 +125,7 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
     Raises:
         SeqlabError: for a model that is not a Transformer, or without the ctranslate2 package.
     """
-    ct2 = import_ctranslate2()
+    import_ctranslate2()  # a clear error without the package
     from ctranslate2.specs import common_spec, transformer_spec as ts
 
     model = transformer_of(model, "export --format ctranslate2")
@@ -155,7 +155,6 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
     config.unk_token, config.bos_token, config.eos_token = SPECIALS[UNK], SPECIALS[SOS], SPECIALS[EOS]
     config.decoder_start_token = SPECIALS[SOS]
     config.layer_norm_epsilon = float(enc[0].add_norm_1.norm.eps)
-    del ct2
     return spec
 
 

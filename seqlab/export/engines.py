@@ -29,7 +29,7 @@ from seqlab.decoding.greedy import DecodeOutput
 from seqlab.errors import SeqlabError
 from seqlab.text.pair import TokenizerPair
 
-__all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "export_run", "open_engine"]
+__all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "open_engine"]
 
 PRECISIONS = {"native": ("fp32", "bf16", "int8"), "ctranslate2": ("fp32", "int8"), "onnx": ("fp32",)}
 """The precisions each engine decodes in."""
@@ -74,22 +74,6 @@ def export_model(model: nn.Module, tokenizers: TokenizerPair, fmt: str, out: str
     info.update({"quantization": quantization, "step": step})
     info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
-
-
-def export_run(run_dir: str | Path, fmt: str, *, out: str | Path | None = None, quantization: str = "fp32",
-               checkpoint: str = "best") -> Path:
-    """Export checkpoint ``checkpoint`` of the run folder ``run_dir`` (``seqlab export``).
-
-    Args:
-        out: the folder to write; default :func:`export_folder`, where the engines look.
-    """
-    from seqlab.api import Translator
-
-    check_precision(fmt, quantization)
-    translator = Translator.load(run_dir, checkpoint=checkpoint)
-    out = export_folder(run_dir, fmt, quantization, checkpoint) if out is None else out
-    return export_model(translator.model, translator.tokenizers, fmt, out, quantization=quantization,
-                        step=translator.step)
 
 
 def export_folder(run_dir: str | Path, fmt: str, precision: str, checkpoint: str = "best") -> Path:
