@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import machine_info, print_table  # noqa: E402
+from _timing import machine_info, print_table
 
 __all__ = ["main"]
 
@@ -58,8 +59,8 @@ def main(argv=None) -> dict:
             result = translator.evaluate(pairs, beam=beam)
             seconds = time.perf_counter() - start
             rows.append({"engine": engine, "precision": precision, "beam": beam, "bleu": result.bleu,
-                         "chrf": result.chrf, "perplexity": result.perplexity if result.perplexity == result.perplexity
-                         else None, "sentences": result.sentences, "seconds": seconds})
+                         "chrf": result.chrf,
+                         "perplexity": None if math.isnan(result.perplexity) else result.perplexity, "sentences": result.sentences, "seconds": seconds})
             print(json.dumps(rows[-1]), flush=True)
     for row in rows:
         fp32 = next(r for r in rows if (r["engine"], r["precision"], r["beam"]) == ("native", "fp32", row["beam"]))

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import (  # noqa: E402
+from _timing import (
     FIRST_REAL_ID,
     add_common_options,
     apply_threads,
@@ -45,7 +45,7 @@ from _timing import (  # noqa: E402
     run_rounds,
     schedule,
 )
-from translation_speed import (  # noqa: E402
+from translation_speed import (
     BEAM,
     DECODE_BATCH,
     LENGTH_PENALTY,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -55,7 +56,7 @@ def _cmd_evaluate(args) -> int:
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty, precision=args.precision)
     report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
               "engine": args.engine, "precision": translator.decoding_precision(args.precision),
-              **{k: (round(v, 4) if v == v else None) if isinstance(v, float) else v  # NaN: not computed
+              **{k: (None if math.isnan(v) else round(v, 4)) if isinstance(v, float) else v  # NaN: not computed
                  for k, v in result.as_dict().items()}}
     print(json.dumps(report))
     if args.hypotheses:

@@ -126,9 +126,10 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
         SeqlabError: for a model that is not a Transformer, or without the ctranslate2 package.
     """
     import_ctranslate2()  # a clear error without the package
-    from ctranslate2.specs import common_spec, transformer_spec as ts
+    from ctranslate2.specs import common_spec
+    from ctranslate2.specs import transformer_spec as ts
 
-    model = transformer_of(model, "export --format ctranslate2")
+    model = transformer_of(model, "CTranslate2 export")
     pre_norm = isinstance(model.encoder_norm, nn.LayerNorm)
     enc, dec = model.encoder_layers, model.decoder_layers
     spec = ts.TransformerSpec.from_config((len(enc), len(dec)), enc[0].self_attn.h, pre_norm=pre_norm,

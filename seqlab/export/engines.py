@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch

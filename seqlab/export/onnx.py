@@ -89,7 +89,7 @@ def export_onnx(model: nn.Module, out: str | Path) -> Path:
     Raises:
         SeqlabError: a model that is not a Transformer, or no ``onnx`` package.
     """
-    model = transformer_of(model, "export --format onnx")
+    model = transformer_of(model, "ONNX export")
     try:
         import onnx  # noqa: F401  (torch.onnx.export needs it)
     except ImportError:

@@ -63,7 +63,7 @@ def transformer_of(model: nn.Module, what: str):
     """``model`` if it is a :class:`~seqlab.models.transformer.TransformerSeq2Seq`, else a clear error.
 
     Args:
-        what: the operation, for the message (e.g. ``"export --format ctranslate2"``).
+        what: the operation, for the message (e.g. ``"CTranslate2 export"``).
     """
     from seqlab.models.transformer import TransformerSeq2Seq
 

@@ -14,7 +14,7 @@ from seqlab.text.specials import EOS, PAD, SOS
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="the ctranslate2 package is not installed")
 
-from seqlab.export.ctranslate2 import CTranslate2Engine, export_ctranslate2  # noqa: E402
+from seqlab.export.ctranslate2 import CTranslate2Engine, export_ctranslate2
 
 OPTIONS = {"max_len_ratio": 1.5, "max_len_offset": 10}
 

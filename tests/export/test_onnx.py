@@ -12,7 +12,7 @@ from seqlab.evaluation.metrics import translate_batch
 pytest.importorskip("onnx", reason="the onnx package is not installed")
 pytest.importorskip("onnxruntime", reason="the onnxruntime package is not installed")
 
-from seqlab.export.onnx import OnnxSeq2Seq, export_onnx  # noqa: E402
+from seqlab.export.onnx import OnnxSeq2Seq, export_onnx
 
 OPTIONS = {"max_len_ratio": 1.5, "max_len_offset": 10}
 

@@ -9,7 +9,12 @@ from torch import nn
 from seqlab.errors import SeqlabError
 from seqlab.export.weights import attention_weights, position_table, transformer_of
 from seqlab.nn.attention import MultiHeadAttention
-from seqlab.nn.positional import LearnedPositions, PositionalEmbedding, SinusoidalPositions, sinusoidal_table
+from seqlab.nn.positional import (
+    LearnedPositions,
+    PositionalEmbedding,
+    SinusoidalPositions,
+    sinusoidal_table,
+)
 
 
 @pytest.fixture
