@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from seqlab.precision import cpu_capability, native_bf16
 from seqlab.text.specials import EOS, PAD, SOS, UNK
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "apply_threads",
     "available_cores",
     "machine_info",
+    "machine_line",
     "make_batch",
     "make_batches",
     "optimizer_step",
@@ -107,7 +109,8 @@ def machine_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": cpu_capability(),
+        "native_bf16": native_bf16("cpu"),
     }
     try:
         import transformers
@@ -122,6 +125,14 @@ def machine_info() -> dict:
     except ImportError:
         info["seqlab"] = None
     return info
+
+
+def machine_line(info: dict | None = None) -> str:
+    """One line naming the CPU, its capability and native bf16, printed above every result table."""
+    info = info or machine_info()
+    return (f"machine: {info['cpu_model'] or info['processor'] or 'unknown CPU'}; CPU capability "
+            f"{info['cpu_capability']}; native bf16: {'yes' if info['native_bf16'] else 'no'}; "
+            f"{info['cores_available']} cores, {info['torch_threads']} threads; torch {info['torch']}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,9 +311,11 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def print_table(rows: list[dict], columns: list[tuple[str, str]], *, file=None) -> None:
-    """Print ``rows`` as a fixed-width table; ``columns`` is [(key, header), ...]."""
+def print_table(rows: list[dict], columns: list[tuple[str, str]], *, file=None, title: str | None = None) -> None:
+    """Print ``rows`` as a fixed-width table; ``columns`` is [(key, header), ...]; ``title`` above it."""
     file = file or sys.stdout
+    if title is not None:
+        print(title, file=file)
     cells = [[_fmt(row.get(key)) for key, _ in columns] for row in rows]
     widths = [max([len(header)] + [len(c[i]) for c in cells]) for i, (_, header) in enumerate(columns)]
     line = "  ".join(header.ljust(w) for (_, header), w in zip(columns, widths))

@@ -32,6 +32,7 @@ from _timing import (
     add_common_options,
     apply_threads,
     make_batches,
+    machine_line,
     print_table,
     report,
     run_rounds,
@@ -111,7 +112,8 @@ def main(argv=None) -> dict:
     rows = [{"name": name, "ms": ms[name], "reference": REFERENCE[name], "time_ratio": ms[name] / ms[REFERENCE[name]],
              "spread": m.spread} for name, m in results.items()]
     print_table(rows, [("name", "part (forward + backward)"), ("ms", "ms per call"),
-                       ("time_ratio", "time / reference"), ("reference", "reference"), ("spread", "spread")])
+                       ("time_ratio", "time / reference"), ("reference", "reference"), ("spread", "spread")],
+                title=machine_line())
     settings = {"threads": args.threads, "seed": args.seed, "warmup": warmup, "repeats": repeats, "iters": iters,
                 "quick": args.quick}
     return report("recurrent_parts", args.out, settings, rows)

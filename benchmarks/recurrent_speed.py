@@ -53,6 +53,7 @@ from _timing import (
     make_batches,
     optimizer_step,
     precision_context,
+    machine_line,
     print_table,
     report,
     run_rounds,
@@ -180,7 +181,7 @@ def main(argv=None) -> dict:
 
     print()
     print_table(rows, [("name", "system"), ("median", "tgt tokens/s"), ("ratio_vs_bare", "x bare"),
-                       ("ratio_vs_bare_packed", "x bare-packed"), ("spread", "spread")])
+                       ("ratio_vs_bare_packed", "x bare-packed"), ("spread", "spread")], title=machine_line())
     aims = []
     for r in rows:
         if r["system"] == "seqlab" and r["cells"] == "fused" and not r["input_feeding"]:

@@ -39,6 +39,7 @@ from _timing import (
     make_batches,
     optimizer_step,
     precision_context,
+    machine_line,
     print_table,
     report,
     run_rounds,
@@ -194,7 +195,9 @@ class NoEos:
 
 def seqlab_decode(model: nn.Module, batches: list[Batch], precision: str, beam: int):
     from seqlab.decoding import beam_search, greedy_search
+    from seqlab.nn.linear import pack_for_decoding
 
+    pack_for_decoding(model, enabled=precision == "bf16")  # as seqlab.api.Translator does
     view = NoEos(model)
 
     def call(i: int) -> int:
@@ -381,7 +384,7 @@ def main(argv=None) -> dict:
 
     print()
     print_table(rows, [("task", "task"), ("precision", "precision"), ("system", "system"), ("median", "median"),
-                       ("unit", "unit"), ("ratio_vs_marian", "x Marian"), ("spread", "spread")])
+                       ("unit", "unit"), ("ratio_vs_marian", "x Marian"), ("spread", "spread")], title=machine_line())
     aims = check_aims(rows)
     if aims:
         print("\naims (ratio >= target):")

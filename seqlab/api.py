@@ -23,8 +23,9 @@ from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.models.build import build_model
 from seqlab.text.pair import TokenizerPair
-from seqlab.training.checkpoint import list_checkpoints, load_checkpoint, read_meta
-from seqlab.training.trainer import check_run_format
+from seqlab.nn.linear import pack_for_decoding
+from seqlab.precision import resolve_precision
+from seqlab.training.checkpoint import check_run_format, list_checkpoints, load_checkpoint, read_meta
 
 __all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
 
@@ -49,27 +50,43 @@ class AttentionMap:
 
 
 class Translator:
-    """A trained sequence-to-sequence model with its tokenizers and decoding defaults."""
+    """A trained sequence-to-sequence model with its tokenizers and decoding defaults.
+
+    ``precision`` (``auto``, ``fp32`` or ``bf16``; default: the run's ``decode.precision``) is the
+    precision :meth:`translate` and :meth:`evaluate` decode in unless told otherwise; it is resolved
+    for the model's device here (:func:`seqlab.precision.resolve_precision`). When it resolves to
+    bf16 the model's weights are packed for bf16 decoding here, once
+    (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
+    make a new Translator. Decoding only reads the model, so threads may share one Translator.
+
+    ``engine`` (``native``, ``ctranslate2`` or ``onnx``) is what decodes (:mod:`seqlab.export.engines`):
+    PyTorch, or a model exported from ``self.model`` into ``RUN/export/`` on first use (``step``,
+    the checkpoint's, tells a stale export). ``precision`` may also be ``int8`` (native: int8
+    linear layers; ctranslate2); ctranslate2 and onnx take ``auto`` as fp32.
+    """
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None, *, engine: str = "native", checkpoint: str = "best",
-                 step: int | None = None):
+                 run_dir: Path | None = None, *, precision: str | None = None, engine: str = "native",
+                 checkpoint: str = "best", step: int | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
-        self.engine, self.checkpoint, self.step = engine, checkpoint, step  # step: of the checkpoint
-        self.precision: str | None = None  # the default decoding precision (None: see _decoder)
-        self._decoders: dict = {}  # precision -> seqlab.export.engines.Engine
+        self.device = next(self.model.parameters()).device
+        self.engine, self.checkpoint, self.step = engine, checkpoint, step
+        self._engines: dict = {}  # resolved precision -> seqlab.export.engines.Engine
+        if precision is None and engine != "native" and config.decode.precision == "bf16":
+            precision = "fp32"  # the run's bf16 default is for the native engine
+        self.precision = self._resolve(precision or config.decode.precision)
+        pack_for_decoding(self.model, enabled=engine == "native" and self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu", engine: str = "native",
-             precision: str | None = None) -> Translator:
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu",
+             precision: str | None = None, engine: str = "native") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
 
-        ``engine`` is ``native`` (PyTorch), ``ctranslate2`` or ``onnx``; the latter two export the
-        checkpoint into ``RUN/export/`` on first use (:mod:`seqlab.export.engines`), here, at
-        ``precision`` (default: the run's ``decode.precision`` where the engine has it, else fp32).
+        ``precision``: the decoding precision (default: the run's ``decode.precision``), and
+        ``engine``, see above; an exported engine is exported or opened here, so errors come now.
         """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -90,11 +107,10 @@ class Translator:
         model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
         load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
         step = read_meta(run_dir / "checkpoints", checkpoint).get("step")
-        translator = cls(model.to(device), tokenizers, config, run_dir, engine=engine, checkpoint=checkpoint,
-                         step=step)
-        translator.precision = precision
+        translator = cls(model.to(device), tokenizers, config, run_dir, precision=precision, engine=engine,
+                         checkpoint=checkpoint, step=step)
         if engine != "native":
-            translator._decoder(precision)  # export or open the engine now, so errors come at load
+            translator._engine(None)
         return translator
 
     def export(self, fmt: str, *, out: str | Path | None = None, quantization: str = "fp32") -> Path:
@@ -112,7 +128,7 @@ class Translator:
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
-        ids = self.tokenizers.src.encode_batch(sentences)
+        ids = self.tokenizers.src.encode_batch([s if s.strip() else "" for s in sentences])  # blank: nothing
         for i, row in enumerate(ids):
             if len(row) > limit:
                 if not truncate:
@@ -120,31 +136,33 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
-    def decoding_precision(self, precision: str | None = None) -> str:
-        """``precision``, else the one given to :meth:`load`, else the run's ``decode.precision``
-        where this engine has it, else fp32."""
-        from seqlab.export.engines import PRECISIONS
+    def _resolve(self, precision: str) -> str:
+        """``auto``/``fp32``/``bf16``/``int8`` -> what this engine runs: the native engine resolves
+        auto and bf16 for the device (:func:`seqlab.precision.resolve_precision`)."""
+        from seqlab.export.engines import check_precision
 
-        precision = precision or self.precision
-        if precision is None:
-            default = self.config.decode.precision
-            precision = default if default in PRECISIONS.get(self.engine, ()) else "fp32"
+        if self.engine == "native" and precision != "int8":
+            return resolve_precision(precision, self.device)
+        precision = "fp32" if precision == "auto" else precision
+        check_precision(self.engine, precision)
         return precision
 
-    def _precision(self, precision: str | None):
-        """The autocast context of the native model at ``precision`` (bf16 autocast for ``bf16``)."""
-        return self._decoder(precision).context()
+    def _engine(self, precision: str | None):
+        """The :class:`~seqlab.export.engines.Engine` decoding at ``precision`` (default :attr:`precision`).
 
-    def _decoder(self, precision: str | None):
-        """The :class:`~seqlab.export.engines.Engine` of this translator at ``precision``."""
+        A precision other than the default runs unpacked (correct, slower in bf16).
+        """
         from seqlab.export.engines import open_engine
 
-        precision = self.decoding_precision(precision)
-        if precision not in self._decoders:
-            self._decoders[precision] = open_engine(
-                self.engine, precision, model=self.model, tokenizers=self.tokenizers, run_dir=self.run_dir,
-                checkpoint=self.checkpoint, step=self.step)
-        return self._decoders[precision]
+        resolved = self.precision if precision is None else self._resolve(precision)
+        if resolved not in self._engines:
+            self._engines[resolved] = open_engine(self.engine, resolved, model=self.model, tokenizers=self.tokenizers,
+                                                  run_dir=self.run_dir, checkpoint=self.checkpoint, step=self.step)
+        return self._engines[resolved]
+
+    def _precision(self, precision: str | None):
+        """A context for running ``self.model`` at ``precision`` (default: :attr:`precision`)."""
+        return self._engine(precision).context()
 
     def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
         d = self.config.decode
@@ -171,7 +189,7 @@ class Translator:
         settings = self._decode_settings(beam, length_penalty, max_len_ratio)
         if n_best > settings["beam"]:
             raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        out = self._decoder(precision).decode(self._encode(batch, truncate=truncate), n_best=n_best, **settings)
+        out = self._engine(precision).decode(self._encode(batch, truncate=truncate), n_best=n_best, **settings)
         decode = self.tokenizers.tgt.decode
         if n_best > 1:
             result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
@@ -213,11 +231,11 @@ class Translator:
                  length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
         """BLEU, chrF and perplexity of this model on ``pairs``.
 
-        Perplexity comes from the PyTorch model at the same precision (native engine only; NaN for
-        ctranslate2 and onnx, which only decode).
+        Perplexity comes from the PyTorch model that decodes (native engine: at the same precision;
+        NaN for ctranslate2 and onnx, which only decode).
         """
         settings = self._decode_settings(beam, length_penalty, None)
-        engine = self._decoder(precision)
+        engine = self._engine(precision)
         with engine.context():
             return evaluate_pairs(engine.model or self.model, self.tokenizers, pairs, decode=engine.decode,
                                   with_nll=engine.model is not None, **settings)

@@ -50,12 +50,12 @@ def _cmd_evaluate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, engine=args.engine, precision=args.precision)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision, engine=args.engine)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
-    result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty, precision=args.precision)
+    result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
     report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
-              "engine": args.engine, "precision": translator.decoding_precision(args.precision),
+              "engine": args.engine, "precision": translator.precision,
               **{k: (None if math.isnan(v) else round(v, 4)) if isinstance(v, float) else v  # NaN: not computed
                  for k, v in result.as_dict().items()}}
     print(json.dumps(report))
@@ -70,8 +70,7 @@ def _translate_lines(translator, lines: list[str], args, out) -> None:
     for start in range(0, len(lines), 64):
         chunk = lines[start:start + 64]
         try:
-            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate,
-                                           precision=args.precision)
+            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate)
         except SentenceTooLong as err:
             line = start + err.index + 1
             raise SeqlabError(f"{args.input or '<stdin>'}: line {line}: {err.n_tokens} tokens, more than the "
@@ -88,7 +87,7 @@ def _cmd_translate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_lines
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, engine=args.engine, precision=args.precision)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision, engine=args.engine)
     if args.input:
         _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
     elif sys.stdin.isatty():
@@ -152,7 +151,7 @@ def _cmd_data_download(args) -> int:
 
 def _cmd_data_synthetic(args) -> int:
     from seqlab.data.synthetic import generate_pairs
-    from seqlab.training.checkpoint import atomic_write_text
+    from seqlab.io import atomic_write_text
 
     pairs = generate_pairs(args.n, seed=args.seed)
     atomic_write_text(Path(args.out), "".join(f"{s}\t{t}\n" for s, t in pairs))
@@ -179,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--checkpoint", default="best", help="best (default) or last")
 
     def precision_arg(q):
-        q.add_argument("--precision", choices=["fp32", "bf16", "int8"],
-                       help="decode in float32, under bf16 autocast (native engine) or with int8 linear layers "
-                            "(default: the run's decode.precision)")
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
+                       help="decode in float32, under bf16 autocast, auto (bf16 where the CPU computes it "
+                            "natively), or with int8 linear layers (default: the run's decode.precision)")
         q.add_argument("--engine", choices=["native", "ctranslate2", "onnx"], default="native",
                        help="decode with PyTorch (native) or through a model exported into RUN/export/ "
                             "(Transformer runs; exported on first use)")

@@ -8,8 +8,8 @@ One YAML file describes one experiment::
     model: {type: transformer, layers: 3, d_model: 256, heads: 4, ffn: 1024}
     train: {batch_tokens: 4096, max_steps: 4000}
 
-Every section is a dataclass below. Unknown keys, wrong types and values outside a field's
-``Literal`` choices raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
+Every section is a dataclass below. Unknown keys, wrong types, values outside a field's
+``Literal`` choices and numbers outside a field's :class:`Range` raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
 expected. Command-line overrides use the same dotted keys (``model.layers=4``) and are parsed as
 YAML scalars.
 
@@ -38,6 +38,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from seqlab.errors import ConfigError
+from seqlab.io import atomic_write_text
 
 __all__ = [
     "DataConfig",
@@ -56,6 +57,48 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric config field (each element, for a list); None always passes."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    """``low`` itself is excluded (``lr > 0``)."""
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low == 0:
+            return "positive" if self.low_open else "0 or more"
+        return f"above {self.low:g}" if self.low_open else f"at least {self.low:g}"
+
+
+def _ranged(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = False) -> Any:
+    """A dataclass field whose value must lie in :class:`Range` (checked on load, naming the key)."""
+    return field(default=default, metadata={"range": Range(low, high, low_open, high_open)})
+
+
+def _positive(default: Any) -> Any:
+    return _ranged(default, 0, low_open=True)
+
+
+def _at_least(n: int, default: Any) -> Any:
+    return _ranged(default, n)
+
+
+def _probability(default: float, *, one: bool = True) -> Any:
+    """In [0, 1], or [0, 1) with ``one=False`` (dropout, smoothing: 1 would remove everything)."""
+    return _ranged(default, 0, 1, high_open=not one)
+
+
 @dataclass
 class DataConfig:
     """Where the parallel corpus comes from.
@@ -71,11 +114,11 @@ class DataConfig:
     format: Literal["auto", "tsv", "jsonl", "text"] = "auto"
     reverse: bool = False
     """Swap the columns (translate target->source, e.g. pt->en from an en-pt file)."""
-    max_len: int = 128
+    max_len: int = _at_least(1, 128)
     """Longest sentence, in subword tokens, kept for training."""
     on_error: Literal["raise", "skip"] = "raise"
     """``raise`` stops at the first malformed line; ``skip`` drops it and warns with a count."""
-    dev_size: int = 500
+    dev_size: int = _at_least(1, 500)
     """Sentences of dev data used for BLEU during training (all of it for loss)."""
 
     def check(self, cfg: ExperimentConfig) -> None:
@@ -103,11 +146,11 @@ class TokenizerConfig:
     """Subword (BPE), word or character tokenisation, shared or per side."""
 
     kind: Literal["bpe", "word", "char"] = "bpe"
-    vocab_size: int = 8000
+    vocab_size: int = _at_least(8, 8000)
     joint: bool = True
     """One vocabulary for both sides (needed for ``model.share_embeddings``)."""
     lowercase: bool = False
-    min_frequency: int = 2
+    min_frequency: int = _at_least(1, 2)
 
 
 @dataclass
@@ -115,18 +158,18 @@ class TransformerConfig:
     """The encoder-decoder Transformer of Vaswani et al. (2017)."""
 
     type: Literal["transformer"] = "transformer"
-    layers: int = 3
+    layers: int = _at_least(1, 3)
     """N, the number of encoder layers and of decoder layers."""
-    decoder_layers: int | None = None
+    decoder_layers: int | None = _at_least(1, None)
     """Decoder depth when it differs from ``layers``."""
-    d_model: int = 256
-    heads: int = 4
-    ffn: int = 1024
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
+    d_model: int = _at_least(1, 256)
+    heads: int = _at_least(1, 4)
+    ffn: int = _at_least(1, 1024)
+    dropout: float = _probability(0.1, one=False)
+    attention_dropout: float = _probability(0.0, one=False)
     norm: Literal["post", "pre"] = "post"
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
-    max_positions: int = 512
+    max_positions: int = _at_least(1, 512)
     share_embeddings: bool = False
     """One embedding matrix for source and target (requires ``tokenizer.joint``)."""
     tie_output: bool = True
@@ -166,20 +209,20 @@ class RecurrentConfig:
 
     type: Literal["rnn", "lstm", "gru"] = "lstm"
     attention: Literal["none", "dot", "general", "additive"] = "additive"
-    layers: int = 2
-    embedding: int = 256
-    hidden: int = 256
+    layers: int = _at_least(1, 2)
+    embedding: int = _at_least(1, 256)
+    hidden: int = _at_least(1, 256)
     bidirectional: bool = True
     """Bidirectional encoder; its two directions are concatenated and projected to ``hidden``."""
     input_feeding: bool = True
     """Feed the previous attentional vector into the next decoder step (Luong et al. 2015)."""
-    dropout: float = 0.2
+    dropout: float = _probability(0.2, one=False)
     cells: Literal["fused", "explicit"] = "fused"
     """``fused`` uses torch.nn.RNN/LSTM/GRU; ``explicit`` unrolls the textbook cells in Python."""
     gru_reset: Literal["after", "before"] = "after"
     """Where the GRU reset gate acts: ``after`` the hidden projection (PyTorch, cuDNN) or
     ``before`` it (Cho et al. 2014). Only ``after`` can use the fused kernel."""
-    max_positions: int = 1024
+    max_positions: int = _at_least(1, 1024)
     share_embeddings: bool = False
     tie_output: bool = False
     init: Literal["xavier", "kaiming", "uniform"] = "xavier"
@@ -202,54 +245,56 @@ ModelConfig = Union[TransformerConfig, RecurrentConfig]
 class TrainConfig:
     """Optimisation, schedule, budget and checkpointing."""
 
-    seed: int = 1
-    batch_tokens: int = 4096
+    seed: int = _at_least(0, 1)
+    batch_tokens: int = _at_least(1, 4096)
     """Target tokens per batch; batches are built from length-sorted buckets."""
-    max_steps: int = 4000
-    max_epochs: int | None = None
-    max_minutes: float | None = None
+    max_steps: int = _at_least(1, 4000)
+    max_epochs: int | None = _at_least(1, None)
+    max_minutes: float | None = _positive(None)
     optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-3
+    lr: float = _positive(1e-3)
     """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    eps: float = 1e-9
-    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98], metadata={"range": Range(0, 1, high_open=True)})
+    eps: float = _positive(1e-9)
+    weight_decay: float = _at_least(0, 0.0)
     schedule: Literal["noam", "cosine", "constant", "inverse_sqrt"] = "cosine"
-    warmup_steps: int = 400
-    min_lr_ratio: float = 0.05
-    label_smoothing: float = 0.1
-    clip_norm: float | None = 1.0
-    clip_value: float | None = None
-    teacher_forcing: float = 1.0
+    warmup_steps: int = _at_least(0, 400)
+    min_lr_ratio: float = _probability(0.05)
+    label_smoothing: float = _probability(0.1, one=False)
+    clip_norm: float | None = _positive(1.0)
+    clip_value: float | None = _positive(None)
+    teacher_forcing: float = _probability(1.0)
     """Probability of feeding the gold previous token (1.0 = pure teacher forcing)."""
-    teacher_forcing_min: float = 1.0
-    teacher_forcing_decay_steps: int = 0
+    teacher_forcing_min: float = _probability(1.0)
+    teacher_forcing_decay_steps: int = _at_least(0, 0)
     """Linearly decay ``teacher_forcing`` to ``teacher_forcing_min`` over this many steps."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    eval_every: int = 500
-    log_every: int = 50
-    checkpoint_every: int | None = None
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``auto``: bf16 autocast where the hardware computes bf16 natively, else fp32 (seqlab.precision)."""
+    eval_every: int = _at_least(1, 500)
+    log_every: int = _at_least(1, 50)
+    checkpoint_every: int | None = _at_least(1, None)
     """Save ``last`` every N steps (always at each evaluation and at the end)."""
-    patience: int | None = None
+    patience: int | None = _at_least(1, None)
     """Stop after this many evaluations without improvement of the best metric."""
     best_metric: str | None = None
     """The dev metric that picks checkpoint ``best`` and drives ``patience``: any metric the task
     reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
     the task's default."""
-    threads: int | None = None
+    threads: int | None = _at_least(1, None)
 
 
 @dataclass
 class DecodeConfig:
     """Defaults for ``translate`` and ``evaluate``."""
 
-    beam: int = 5
-    length_penalty: float = 0.6
-    max_len_ratio: float = 1.5
-    max_len_offset: int = 10
-    n_best: int = 1
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """``bf16`` decodes under CPU bf16 autocast (about twice as fast on CPUs with bf16 units)."""
+    beam: int = _at_least(1, 5)
+    length_penalty: float = _at_least(0, 0.6)
+    max_len_ratio: float = _positive(1.5)
+    max_len_offset: int = _at_least(0, 10)
+    n_best: int = _at_least(1, 1)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
+    on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively."""
 
 
 @dataclass
@@ -395,8 +440,24 @@ def _build_model(configs: dict[str, type], data: Any, key: str, path: str | None
     return _build(configs[kind], data, key, path)
 
 
+def _check_ranges(section: Any, prefix: str) -> None:
+    """Every field of ``section`` declared with a :class:`Range` holds a value in it."""
+    for f in dataclasses.fields(section):
+        valid = f.metadata.get("range")
+        value = getattr(section, f.name)
+        if valid is None or value is None:
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v not in valid:
+                nullable = type(None) in typing.get_args(typing.get_type_hints(type(section))[f.name])
+                null = ", or null" if nullable else ""
+                raise ConfigError(f"{prefix}.{f.name}", f"must be {valid}{null}, got {value}")
+
+
 def _check_consistency(cfg: ExperimentConfig) -> None:
     """Checks of the shared sections; then the task's data and model sections check themselves."""
+    for name in ("data", "tokenizer", "model", "train", "decode"):
+        _check_ranges(getattr(cfg, name), name)
     t = cfg.train
     if len(cfg.train.betas) != 2:
         raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
@@ -405,23 +466,9 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
                           f"below train.max_steps ({t.max_steps})")
     if t.schedule == "noam" and t.warmup_steps < 1:
         raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
-    if not 0.0 <= t.min_lr_ratio <= 1.0:
-        raise ConfigError("train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
-    for key in ("teacher_forcing", "teacher_forcing_min"):
-        if not 0.0 <= getattr(t, key) <= 1.0:
-            raise ConfigError(f"train.{key}", f"must be in [0, 1], got {getattr(t, key)}")
-    if t.teacher_forcing_decay_steps < 0:
-        raise ConfigError("train.teacher_forcing_decay_steps",
-                          f"must be 0 (no decay) or more, got {t.teacher_forcing_decay_steps}")
-    for key, value in (("clip_norm", t.clip_norm), ("clip_value", t.clip_value)):
-        if value is not None and value <= 0:
-            raise ConfigError(f"train.{key}", f"must be positive, or null for no clipping, got {value}")
-    if cfg.train.batch_tokens < 1:
-        raise ConfigError("train.batch_tokens", "must be at least 1")
-    if cfg.tokenizer.vocab_size < 8:
-        raise ConfigError("tokenizer.vocab_size", "must be at least 8")
-    if cfg.decode.beam < 1:
-        raise ConfigError("decode.beam", "must be at least 1")
+    if cfg.decode.n_best > cfg.decode.beam:
+        raise ConfigError("decode.n_best", f"n_best={cfg.decode.n_best} needs decode.beam of at least as many "
+                          f"(beam={cfg.decode.beam})")
     cfg.data.check(cfg)
     cfg.model.check(cfg)
 
@@ -497,6 +544,4 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    from seqlab.training.checkpoint import atomic_write_text
-
     atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))

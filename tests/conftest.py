@@ -26,8 +26,8 @@ TINY_TRANSFORMER = {
     "tokenizer": {"kind": "word", "vocab_size": 200, "min_frequency": 1},
     "model": {"type": "transformer", "layers": 1, "d_model": 16, "heads": 2, "ffn": 32, "max_positions": 64},
     "train": {"max_steps": 12, "batch_tokens": 200, "eval_every": 5, "log_every": 5, "warmup_steps": 2,
-              "threads": 1},
-    "decode": {"beam": 2},
+              "threads": 1, "precision": "fp32"},
+    "decode": {"beam": 2, "precision": "fp32"},
 }
 """A Transformer config that trains in about a second; ``data`` is filled in by :func:`tiny_config`."""
 
@@ -37,10 +37,27 @@ TINY_GRU = {
     "model": {"type": "gru", "attention": "dot", "layers": 1, "embedding": 16, "hidden": 16,
               "bidirectional": True, "max_positions": 64},
     "train": {"max_steps": 6, "batch_tokens": 200, "eval_every": 3, "log_every": 3, "warmup_steps": 2,
-              "threads": 1},
-    "decode": {"beam": 2},
+              "threads": 1, "precision": "fp32"},
+    "decode": {"beam": 2, "precision": "fp32"},
 }
 """A GRU encoder-decoder with dot-product attention, as small as :data:`TINY_TRANSFORMER`."""
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """``cpu_bf16(True/False)`` makes seqlab believe this CPU has (or lacks) native bf16.
+
+    Every bf16 decision (``seqlab.precision``, the packed linear, the attention path) asks
+    :func:`seqlab.precision.native_bf16`, so the AVX2 path is tested on AVX-512 machines and the
+    other way round. Forcing True on a CPU without bf16 still packs nothing: the probe of the
+    oneDNN operators fails there (see ``seqlab.nn.linear``).
+    """
+    import seqlab.precision
+
+    def force(native: bool) -> None:
+        monkeypatch.setattr(seqlab.precision, "_cpu_bf16", lambda: native)
+
+    return force
 
 
 def write_tsv(path: Path, pairs) -> Path:

@@ -13,6 +13,8 @@ from seqlab.decoding.beam import beam_search
 from seqlab.decoding.lengths import max_target_lengths
 from seqlab.errors import CheckpointError
 from seqlab.evaluation.metrics import bleu, chrf
+from seqlab.nn.linear import Linear, packed_linear_works
+from seqlab.precision import SlowPrecisionWarning, cpu_capability
 from seqlab.text.specials import EOS
 
 RUNS = ["tiny_run", "tiny_gru_run"]
@@ -64,6 +66,11 @@ def test_beam_1_equals_greedy(translator):
 def test_blank_sentence_gives_blank_translation(translator):
     assert translator.translate(["", SENTENCES[1]], beam=1) == ["", translator.translate(SENTENCES[1], beam=1)]
     assert translator.translate([]) == []
+
+
+def test_whitespace_only_sentence_gives_blank_translation(translator):
+    assert translator.translate(["   ", "\t \u00a0", SENTENCES[1]], beam=2) == ["", "", translator.translate(SENTENCES[1])]
+    assert translator.translate("  ") == ""
 
 
 def test_n_best_returns_scored_candidates_best_first(translator):
@@ -145,17 +152,55 @@ def test_attention_labels_have_no_eos_when_the_length_limit_stops_decoding(trans
     assert amap.weights.shape[0] == len(amap.tgt_tokens) == limit
 
 
-def test_bf16_decoding_runs_under_autocast_and_stays_close_to_float32(tiny_run):
-    model = seqlab.load(tiny_run.path)
-    src = torch.tensor([model.tokenizers.src.encode("Lucas is visiting Chile.")])
-    sos = torch.tensor([1])
-    with torch.no_grad():
-        fp32, _ = model.model.decode_step(model.model.encode(src), sos)
-        with model._precision("bf16"):
-            bf16, _ = model.model.decode_step(model.model.encode(src), sos)
+def _first_logits(translator: Translator, precision: str | None = None) -> torch.Tensor:
+    src = torch.tensor([translator.tokenizers.src.encode("Lucas is visiting Chile.")])
+    with torch.inference_mode(), translator._precision(precision):
+        logits, _ = translator.model.decode_step(translator.model.encode(src), torch.tensor([1]))
+    return logits
+
+
+def _packed(translator: Translator) -> bool:
+    return any(isinstance(m, Linear) and m.packed is not None for m in translator.model.modules())
+
+
+@pytest.mark.skipif(not packed_linear_works(), reason=f"this CPU (capability {cpu_capability()}) computes bf16 "
+                    "in a slow reference path; the fallback is tested by the forced-capability tests")
+def test_bf16_decoding_uses_packed_weights_and_stays_close_to_float32(tiny_run):
+    fp32 = _first_logits(seqlab.load(tiny_run.path))
+    model = Translator.load(tiny_run.path, precision="bf16")
+    assert model.precision == "bf16" and _packed(model)
+    bf16 = _first_logits(model)
     assert bf16.dtype == torch.bfloat16
     assert not torch.equal(bf16.float(), fp32)
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=0.1)
-    assert isinstance(model.translate("Lucas is visiting Chile.", beam=2, precision="bf16"), str)
-    with pytest.raises(seqlab.errors.SeqlabError, match="decodes in fp32, bf16, int8, not 'fp16'"):
-        model.translate(["x"], precision="fp16")
+    unpacked = seqlab.load(tiny_run.path)  # fp32 by default: nothing packed, bf16 on request
+    assert model.translate(SENTENCES, beam=2) == unpacked.translate(SENTENCES, beam=2, precision="bf16")
+
+
+@pytest.mark.parametrize("native, resolved", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_the_hardware(tiny_run, cpu_bf16, native, resolved):
+    cpu_bf16(native)
+    model = Translator.load(tiny_run.path, precision="auto")
+    assert model.precision == resolved
+    assert _packed(model) == (resolved == "bf16" and packed_linear_works())
+    assert _first_logits(model).dtype == (torch.bfloat16 if native else torch.float32)
+
+
+def test_bf16_without_native_bf16_warns_once_and_decodes_unpacked(tiny_run, cpu_bf16):
+    # what an AVX2-only CPU does with --precision bf16: one warning, then the plain bf16 products
+    cpu_bf16(False)
+    with pytest.warns(SlowPrecisionWarning) as caught:
+        model = Translator.load(tiny_run.path, precision="bf16")
+        model.translate(SENTENCES[:1], beam=1)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert f"capability {cpu_capability()}" in message and "slower than fp32" in message
+    assert not _packed(model)
+    bf16 = _first_logits(model)
+    assert bf16.dtype == torch.bfloat16
+    torch.testing.assert_close(bf16.float(), _first_logits(model, "fp32"), rtol=0, atol=0.1)
+
+
+def test_an_unknown_precision_names_the_choices(translator):
+    with pytest.raises(seqlab.errors.SeqlabError, match="auto, fp32, bf16"):
+        translator.translate(["x"], precision="fp16")

@@ -23,7 +23,7 @@ from seqlab.data.readers import read_parallel
 from seqlab.data.synthetic import generate_pairs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-INPUT_LINES = ["Is my brother tall?", "", "Maria is tired."]
+INPUT_LINES = ["Is my brother tall?", "", "Maria is tired.", " \t "]
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:
@@ -155,9 +155,19 @@ def test_translate_input_file_gives_one_line_per_input_line(capsys, request, inp
     assert code == 0
     lines = out.split("\n")
     assert lines[-1] == "" and len(lines) == len(INPUT_LINES) + 1
-    # a blank input line stays a blank output line; the others match the Python API (beam 2 from config)
+    # a blank or whitespace-only input line stays a blank output line; the others match the Python
+    # API (beam 2 from config)
     assert lines[:-1] == seqlab.load(run).translate(INPUT_LINES, beam=2)
-    assert lines[1] == ""
+    assert lines[1] == lines[3] == ""
+
+
+def test_translate_bf16_without_native_bf16_runs_after_one_warning(capsys, cpu_bf16, tiny_run, input_file):
+    cpu_bf16(False)  # an AVX2-only CPU
+    code, out, err = _run(capsys, "translate", tiny_run.path, "--input", input_file, "--precision", "bf16")
+    assert code == 0 and len(out.splitlines()) == len(INPUT_LINES)
+    assert err.count("warning:") == 1 and "no native bf16" in err and "much slower than fp32" in err
+    code, _, err = _run(capsys, "translate", tiny_run.path, "--input", input_file, "--precision", "auto")
+    assert code == 0 and err == ""
 
 
 def test_translate_reads_stdin_when_it_is_not_a_terminal(capsys, monkeypatch, tiny_run, input_file):

@@ -164,7 +164,7 @@ def test_betas_must_be_two_numbers():
 
 @pytest.mark.parametrize("overrides, key, phrase", [
     (["train.teacher_forcing_min=1.5"], "train.teacher_forcing_min", "must be in [0, 1], got 1.5"),
-    (["train.teacher_forcing_decay_steps=-1"], "train.teacher_forcing_decay_steps", "must be 0 (no decay) or more"),
+    (["train.teacher_forcing_decay_steps=-1"], "train.teacher_forcing_decay_steps", "must be 0 or more"),
     (["train.clip_norm=0"], "train.clip_norm", "must be positive, or null"),
     (["train.clip_value=-1"], "train.clip_value", "must be positive, or null"),
     # a decay towards a ratio below 1 would fail only once training reached it
@@ -181,6 +181,78 @@ def test_scheduled_sampling_and_value_clipping_load_for_recurrent_models():
     cfg = load_config(None, ["model.type=gru", "train.teacher_forcing_min=0.5",
                              "train.teacher_forcing_decay_steps=100", "train.clip_value=5", "train.clip_norm=null"])
     assert (cfg.train.teacher_forcing_min, cfg.train.clip_value, cfg.train.clip_norm) == (0.5, 5.0, None)
+
+
+@pytest.mark.parametrize("override, phrase", [
+    ("train.lr=-1", "must be positive, got -1.0"),
+    ("train.lr=0", "must be positive"),
+    ("train.eps=0", "must be positive"),
+    ("train.betas=[0.9, 1.0]", "must be in [0, 1), got [0.9, 1.0]"),
+    ("train.betas=[-0.1, 0.98]", "must be in [0, 1)"),
+    ("train.weight_decay=-0.01", "must be 0 or more"),
+    ("train.label_smoothing=1", "must be in [0, 1)"),
+    ("train.min_lr_ratio=1.5", "must be in [0, 1]"),
+    ("train.warmup_steps=-1", "must be 0 or more"),
+    ("train.max_steps=0", "must be at least 1"),
+    ("train.max_epochs=0", "must be at least 1, or null"),
+    ("train.max_minutes=0", "must be positive, or null"),
+    ("train.eval_every=0", "must be at least 1"),
+    ("train.log_every=0", "must be at least 1"),
+    ("train.checkpoint_every=0", "must be at least 1, or null"),
+    ("train.patience=0", "must be at least 1, or null"),
+    ("train.threads=0", "must be at least 1, or null"),
+    ("train.seed=-1", "must be 0 or more"),
+    ("train.batch_tokens=0", "must be at least 1"),
+    ("model.dropout=1.0", "must be in [0, 1)"),
+    ("model.attention_dropout=-0.1", "must be in [0, 1)"),
+    ("model.heads=0", "must be at least 1"),
+    ("model.d_model=0", "must be at least 1"),
+    ("model.ffn=0", "must be at least 1"),
+    ("model.layers=0", "must be at least 1"),
+    ("model.decoder_layers=0", "must be at least 1, or null"),
+    ("model.max_positions=0", "must be at least 1"),
+    ("decode.beam=0", "must be at least 1"),
+    ("decode.length_penalty=-0.5", "must be 0 or more"),
+    ("decode.max_len_ratio=0", "must be positive"),
+    ("decode.max_len_offset=-1", "must be 0 or more"),
+    ("decode.n_best=0", "must be at least 1"),
+    ("data.max_len=0", "must be at least 1"),
+    ("data.dev_size=0", "must be at least 1"),
+    ("tokenizer.vocab_size=4", "must be at least 8"),
+    ("tokenizer.min_frequency=0", "must be at least 1"),
+])
+def test_numbers_outside_their_range_are_errors_naming_the_key(override, phrase):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert info.value.key == override.split("=")[0] and phrase in str(info.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["model.type=lstm", "model.hidden=0"], "model.hidden"),
+    (["model.type=gru", "model.embedding=0"], "model.embedding"),
+    (["model.type=lstm", "model.dropout=1"], "model.dropout"),
+    (["decode.beam=2", "decode.n_best=3"], "decode.n_best"),
+])
+def test_recurrent_sizes_and_n_best_are_checked_on_load(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides)
+    assert info.value.key == key
+
+
+def test_values_on_the_edge_of_their_range_load():
+    cfg = load_config(None, ["train.betas=[0.0, 0.999]", "train.weight_decay=0", "train.label_smoothing=0",
+                             "train.warmup_steps=0", "train.schedule=constant", "model.dropout=0",
+                             "decode.length_penalty=0", "train.min_lr_ratio=1"])
+    assert cfg.train.betas == [0.0, 0.999] and cfg.model.dropout == 0.0
+
+
+def test_precision_defaults_to_auto_and_accepts_the_three_choices():
+    cfg = load_config(None)
+    assert cfg.train.precision == cfg.decode.precision == "auto"
+    assert load_config(None, ["train.precision=bf16", "decode.precision=fp32"]).train.precision == "bf16"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["train.precision=fp16"])
+    assert info.value.key == "train.precision" and "'auto', 'fp32', 'bf16'" in str(info.value)
 
 
 def test_unknown_task_lists_the_tasks():

@@ -13,14 +13,12 @@ what was downloaded is printed so that a run can pin it with ``sha256=...``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
 import random
 import re
 import sys
-import tempfile
 import unicodedata
 import warnings
 import zipfile
@@ -31,6 +29,7 @@ from pathlib import Path
 from seqlab import __version__
 from seqlab.data.readers import DataWarning, read_parallel
 from seqlab.errors import DataError, SeqlabError
+from seqlab.io import atomic_write_text
 
 __all__ = ["TATOEBA", "TatoebaSource", "download_tatoeba", "normalize_source", "split_tsv"]
 
@@ -76,20 +75,6 @@ def _urllib_fetch(url: str, timeout: float = 120.0) -> bytes:
                           "check the network connection, or pass url= a mirror") from None
     except OSError as e:
         raise SeqlabError(f"could not download {url}: {e}") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _read_member(data: bytes, member: str, url: str) -> tuple[str, str]:
@@ -171,7 +156,7 @@ def download_tatoeba(pair: str = "en-pt", out_dir: str | os.PathLike = "data", *
     text, member = _read_member(data, source.member, url)
     tsv, count = _anki_to_tsv(text, f"{url}!{member}", source.reverse)
     path = Path(out_dir) / f"tatoeba.{pair}.tsv"
-    _write_atomic(path, tsv)
+    atomic_write_text(path, tsv)
     print(f"wrote {count} sentence pairs to {path}", file=sys.stderr)
     return path
 
@@ -216,5 +201,5 @@ def split_tsv(path: str | os.PathLike, dev: int = 1000, test: int = 1000,
     out = {}
     for name in ("train", "dev", "test"):
         out[name] = path.with_name(f"{path.stem}.{name}.tsv")
-        _write_atomic(out[name], "".join(f"{pairs[i][0]}\t{pairs[i][1]}\n" for i in rows[name]))
+        atomic_write_text(out[name], "".join(f"{pairs[i][0]}\t{pairs[i][1]}\n" for i in rows[name]))
     return out

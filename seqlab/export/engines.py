@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from seqlab.decoding.greedy import DecodeOutput
 from seqlab.errors import SeqlabError
+from seqlab.precision import autocast_context
 from seqlab.text.pair import TokenizerPair
 
 __all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "open_engine"]
@@ -107,8 +107,8 @@ class Engine:
 
     def context(self):
         """The autocast context the PyTorch model runs in (bf16 autocast for ``bf16``)."""
-        device = "cpu" if self.model is None else next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        device = "cpu" if self.model is None else next(self.model.parameters()).device
+        return autocast_context("bf16" if self.precision == "bf16" else "fp32", device)
 
 
 def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: TokenizerPair,

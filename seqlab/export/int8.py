@@ -9,10 +9,10 @@ int8 with int32 accumulation, and scaled back to float32:  y ~= (s_x x_q) (Q^T d
 
 :func:`quantize_int8` returns a copy of a model whose linear layers are :class:`Int8Linear`
 (PyTorch's quantized ``linear_dynamic`` kernels, fbgemm/x86 engine: AVX2 or better). Embeddings,
-layer norms and attention products stay float32. Modules that read a linear layer's ``weight``
-directly rather than calling it (the self-attention's stacked [W_Q; W_K; W_V] in
-:class:`~seqlab.nn.attention.MultiHeadAttention`) keep computing in float32 from the original
-weight, which :class:`Int8Linear` keeps for them. ``tests/export/test_int8.py`` holds int8 logits
+layer norms and attention products stay float32. Products that read a linear layer's ``weight``
+rows directly rather than calling it (the cross-attention's W_Q and [W_K; W_V], rows of the
+stacked ``W_qkv`` of :class:`~seqlab.nn.attention.MultiHeadAttention`) keep computing in float32
+from the original weight, which :class:`Int8Linear` keeps for them. ``tests/export/test_int8.py`` holds int8 logits
 close to float32 and most greedy translations equal.
 """
 

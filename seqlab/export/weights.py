@@ -1,9 +1,8 @@
 """Read a trained Transformer's weights in the layout inference engines expect.
 
-Every exporter (:mod:`seqlab.export.ctranslate2`, :mod:`seqlab.export.onnx`) reads attention
-weights through :func:`attention_weights` only, so a change of how
-:class:`~seqlab.nn.attention.MultiHeadAttention` stores its projections (three matrices W_Q, W_K,
-W_V, or one stacked [W_Q; W_K; W_V]) is handled here and nowhere else.
+The CTranslate2 exporter reads attention weights through :func:`attention_weights` only, so a
+change of how :class:`~seqlab.nn.attention.MultiHeadAttention` stores its projections is handled
+here and nowhere else (the ONNX export traces the modules themselves).
 
     q = x W_Q^T + b_Q,  k = m W_K^T + b_K,  v = m W_V^T + b_V,  out = Concat(heads) W_O^T + b_O
 
@@ -38,18 +37,12 @@ class AttentionWeights(NamedTuple):
 def attention_weights(mha: MultiHeadAttention) -> AttentionWeights:
     """W_Q, b_Q, W_K, b_K, W_V, b_V, W_O, b_O of ``mha``, detached.
 
-    Works for the separate layout (``W_q``, ``W_k``, ``W_v`` modules) and for the stacked one
-    (self-attention ``W_qkv``, d -> 3d; cross-attention ``W_q`` and ``W_kv``, d -> 2d).
+    :class:`~seqlab.nn.attention.MultiHeadAttention` stores [W_Q; W_K; W_V] stacked as one
+    d -> 3d layer, ``W_qkv``, in self- and cross-attention alike.
     """
-    if hasattr(mha, "W_qkv"):
-        (W_q, W_k, W_v), (b_q, b_k, b_v) = mha.W_qkv.weight.chunk(3), mha.W_qkv.bias.chunk(3)  # 3 x (d, d)
-    elif hasattr(mha, "W_kv"):
-        W_q, b_q = mha.W_q.weight, mha.W_q.bias
-        (W_k, W_v), (b_k, b_v) = mha.W_kv.weight.chunk(2), mha.W_kv.bias.chunk(2)  # 2 x (d, d)
-    else:
-        W_q, b_q, W_k, b_k = mha.W_q.weight, mha.W_q.bias, mha.W_k.weight, mha.W_k.bias
-        W_v, b_v = mha.W_v.weight, mha.W_v.bias
-    return AttentionWeights(*(t.detach() for t in (W_q, b_q, W_k, b_k, W_v, b_v, mha.W_o.weight, mha.W_o.bias)))
+    W_q, W_k, W_v = mha.W_qkv.weight.detach().chunk(3)  # 3 x (d, d)
+    b_q, b_k, b_v = mha.W_qkv.bias.detach().chunk(3)  # 3 x (d,)
+    return AttentionWeights(W_q, b_q, W_k, b_k, W_v, b_v, mha.W_o.weight.detach(), mha.W_o.bias.detach())
 
 
 def position_table(embed: nn.Module) -> Tensor:

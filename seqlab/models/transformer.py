@@ -169,6 +169,9 @@ def _init_parameters(model: nn.Module, scheme: str, d_model: int) -> None:
                 p[PAD].zero_()
         elif "positions" in name:
             continue
+        elif scheme == "xavier" and name.endswith("W_qkv.weight"):
+            for block in p.detach().chunk(3):  # W_Q, W_K, W_V: each d x d, as if stored apart
+                nn.init.xavier_uniform_(block)
         elif scheme == "xavier":
             nn.init.xavier_uniform_(p)
         elif scheme == "kaiming":

@@ -16,10 +16,17 @@ Two paths compute the same function:
   no weights). ``tests/nn/test_attention.py`` holds the two equal within 1e-5 in float32.
 
 :class:`MultiHeadAttention` picks the path with ``impl``: ``"explicit"``, ``"fused"``, or ``"auto"``
-(the default): the explicit path when weights are asked for, and also under CPU bf16 autocast, where
-PyTorch 2.13's fused CPU kernel is several times slower than the explicit bf16 matrix products for
-sentence-length sequences (``benchmarks/translation_speed.py``: 6 ms against 16 ms for forward and
-backward of one attention over 64 x 16 tokens); the fused kernel otherwise.
+(the default): the explicit path when weights are asked for, and also for bf16 products on a CPU
+with native bf16 (:func:`seqlab.precision.native_bf16`), where PyTorch 2.13's fused CPU kernel was
+several times slower than the explicit bf16 matrix products for sentence-length sequences
+(``benchmarks/translation_speed.py`` on the AVX-512 BF16 dev machine: 6 ms against 16 ms for
+forward and backward of one attention over 64 x 16 tokens); the fused kernel otherwise, including
+bf16 on CPUs without native bf16, where no such measurement supports the explicit path.
+
+The projections W_Q, W_K, W_V are stored stacked as one parameter, ``W_qkv`` = [W_Q; W_K; W_V]
+(3 d_model x d_model): self-attention computes all three with one product, cross-attention takes
+W_Q and [W_K; W_V] as row blocks of it (views, no copy). Run folders written when the three were
+separate (``W_q``, ``W_k``, ``W_v``) load through :meth:`MultiHeadAttention.upgrade_state_dict`.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.nn.linear import Linear, PackedWeight, tensor_identity
+from seqlab import precision
+from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear
 
 __all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
 
@@ -83,13 +91,14 @@ def attention_fused(
     )
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(nn.Module, PackedModule):
     """h parallel attention heads of size d_k = d_model / h, then the output projection W_O.
 
     Args:
         d_model: model width.
         heads: number of heads h.
         dropout: dropout on the attention weights.
+        impl: ``auto``, ``explicit`` or ``fused`` (see the module docstring).
     """
 
     def __init__(self, d_model: int, heads: int, *, dropout: float = 0.0, impl: str = "auto"):
@@ -99,12 +108,24 @@ class MultiHeadAttention(nn.Module):
         if impl not in ("auto", "explicit", "fused"):
             raise ValueError(f"impl must be auto, explicit or fused, got {impl!r}")
         self.h, self.d_k, self.dropout, self.impl = heads, d_model // heads, dropout, impl
-        self.W_q = Linear(d_model, d_model)
-        self.W_k = Linear(d_model, d_model)
-        self.W_v = Linear(d_model, d_model)
+        self.W_qkv = Linear(d_model, 3 * d_model)  # [W_Q; W_K; W_V]
         self.W_o = Linear(d_model, d_model)
-        self._stacked: tuple | None = None  # see _stacked_qkv
-        self._stacked_packed = PackedWeight()
+        # W_Q and [W_K; W_V] packed for bf16 decoding (cross-attention); see seqlab.nn.linear
+        self._packed_q: PackedWeight | None = None
+        self._packed_kv: PackedWeight | None = None
+
+    @property
+    def d_model(self) -> int:
+        return self.h * self.d_k
+
+    def _rows(self, start: int, stop: int) -> tuple[Tensor, Tensor]:
+        """Rows [start, stop) of [W_Q; W_K; W_V] and of its bias (views)."""
+        return self.W_qkv.weight[start:stop], self.W_qkv.bias[start:stop]
+
+    def _pack_for_decoding(self, enabled: bool) -> None:
+        d = self.d_model
+        self._packed_q = PackedWeight(*self._rows(0, d)) if enabled else None
+        self._packed_kv = PackedWeight(*self._rows(d, 3 * d)) if enabled else None
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d_model) -> (B, h, T, d_k)."""
@@ -116,43 +137,48 @@ class MultiHeadAttention(nn.Module):
         b, _, t, _ = x.shape
         return x.transpose(1, 2).reshape(b, t, self.h * self.d_k)  # (B, T, d_model)
 
+    def project_q(self, query: Tensor) -> Tensor:
+        """query W_Q split into heads: (B, T_q, d) -> (B, h, T_q, d_k)."""
+        return self.split_heads(linear(query, *self._rows(0, self.d_model), self._packed_q))
+
     def project_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
-        """K W_K and V W_V split into heads: two (B, h, T_k, d_k) tensors (cacheable)."""
-        return self.split_heads(self.W_k(key)), self.split_heads(self.W_v(value))
+        """K W_K and V W_V split into heads: two (B, h, T_k, d_k) tensors (cacheable).
+
+        When ``key is value`` (cross-attention over the encoder output) both come from one product
+        with [W_K; W_V].
+        """
+        d = self.d_model
+        if key is value:
+            k, v = linear(key, *self._rows(d, 3 * d), self._packed_kv).chunk(2, dim=-1)  # 2 x (B, T_k, d)
+            return self.split_heads(k), self.split_heads(v)
+        k, v = F.linear(key, *self._rows(d, 2 * d)), F.linear(value, *self._rows(2 * d, 3 * d))  # (B, T_k, d)
+        return self.split_heads(k), self.split_heads(v)
 
     def project_qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Self-attention's x W_Q, x W_K, x W_V, each (B, h, T, d_k), as one product.
+        """Self-attention's x W_Q, x W_K, x W_V, each (B, h, T, d_k), as one product with [W_Q; W_K; W_V].
 
-        The three matrices are stacked, [W_Q; W_K; W_V] (3 d_model x d_model), so x is read once
-        and the product is one larger matrix multiplication instead of three; the result equals
-        the separate projections.
+        x is read once and the product is one larger matrix multiplication instead of three; the
+        result equals the separate projections.
         """
-        weight, bias = self._stacked_qkv()  # (3d, d), (3d,)
-        if self._stacked_packed.applies(x, weight):
-            qkv = self._stacked_packed.linear(x, weight, bias)  # bf16 decoding: see seqlab.nn.linear
-        else:
-            qkv = F.linear(x, weight, bias)
-        q, k, v = qkv.chunk(3, dim=-1)  # 3 x (B, T, d)
+        q, k, v = self.W_qkv(x).chunk(3, dim=-1)  # 3 x (B, T, d)
         return self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
-    def _stacked_qkv(self) -> tuple[Tensor, Tensor]:
-        """[W_Q; W_K; W_V] and [b_Q; b_K; b_V].
+    @staticmethod
+    def upgrade_state_dict(state_dict: dict, prefix: str) -> None:
+        """Rewrite, in place, the separate ``W_q``/``W_k``/``W_v`` weights of older run folders as ``W_qkv``.
 
-        Without autograd (decoding) they are kept between calls, already in the autocast dtype
-        when autocast is on, and rebuilt when a parameter may have changed (replaced, changed in
-        place, or after any optimizer step: :func:`seqlab.nn.linear.tensor_identity`), so a
-        decoding step does not stack and cast them again.
+        Called by :meth:`load_state_dict` (through ``_load_from_state_dict``) and by
+        :func:`seqlab.training.checkpoint.load_checkpoint` before it matches names.
         """
-        params = (self.W_q.weight, self.W_k.weight, self.W_v.weight, self.W_q.bias, self.W_k.bias, self.W_v.bias)
-        if torch.is_grad_enabled():
-            return torch.cat(params[:3]), torch.cat(params[3:])
-        device_type = params[0].device.type
-        autocast = torch.is_autocast_enabled(device_type)
-        dtype = torch.get_autocast_dtype(device_type) if autocast else params[0].dtype
-        key = (dtype, *map(tensor_identity, params))
-        if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, torch.cat(params[:3]).to(dtype), torch.cat(params[3:]).to(dtype))
-        return self._stacked[1], self._stacked[2]
+        if f"{prefix}W_q.weight" not in state_dict or f"{prefix}W_qkv.weight" in state_dict:
+            return
+        for part in ("weight", "bias"):
+            blocks = [state_dict.pop(f"{prefix}W_{name}.{part}") for name in "qkv"]
+            state_dict[f"{prefix}W_qkv.{part}"] = torch.cat(blocks)  # (3d, d) or (3d,)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,
@@ -166,7 +192,7 @@ class MultiHeadAttention(nn.Module):
         if query is key and key is value:  # self-attention: one stacked projection
             q, k, v = self.project_qkv(query)
         else:
-            q, (k, v) = self.split_heads(self.W_q(query)), self.project_kv(key, value)
+            q, (k, v) = self.project_q(query), self.project_kv(key, value)
         return self.attend_projected(q, k, v, mask, causal=causal, need_weights=need_weights)
 
     def attend(
@@ -174,7 +200,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False, need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Like :meth:`forward` with keys and values already projected (from a cache)."""
-        q = self.split_heads(self.W_q(query))  # (B_q, h, T_q, d_k)
+        q = self.project_q(query)  # (B_q, h, T_q, d_k)
         return self.attend_projected(q, k, v, mask, causal=causal, need_weights=need_weights)
 
     def attend_projected(
@@ -211,9 +237,10 @@ class MultiHeadAttention(nn.Module):
         return out, weights
 
     def _explicit(self, q: Tensor) -> bool:
+        """The path choice of ``impl="auto"`` (see the module docstring)."""
         if self.impl != "auto":
             return self.impl == "explicit"
-        return q.device.type == "cpu" and (torch.is_autocast_enabled("cpu") or q.dtype != torch.float32)
+        return bf16_product(q) and precision.native_bf16(q.device)
 
 
 def _stack_groups(x: Tensor, g: int) -> Tensor:

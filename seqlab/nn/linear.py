@@ -1,106 +1,146 @@
-"""The linear layer y = x W^T + b, with a pre-packed weight for bf16 decoding on the CPU.
+"""The linear layer y = x W^T + b, with an optional pre-packed weight for bf16 decoding on the CPU.
 
 ``torch.nn.functional.linear`` hands oneDNN a plain (out, in) weight, which oneDNN rearranges into
 its blocked layout at every call. For training that is lost in the cost of large products; in
 step-by-step decoding the products are small (a few dozen rows) and the rearrangement is a large
-part of each one: on the 2-core dev machine a 32 x 256 by 256 x 256 bf16 product took about 50 us
-through ``F.linear`` and 30 us with the weight packed once (``benchmarks/translation_speed.py``
-measures the whole effect on decoding).
+part of each one: on the 2-core dev machine (AVX-512 BF16) a 32 x 256 by 256 x 256 bf16 product
+took about 50 us through ``F.linear`` and 30 us with the weight packed once
+(``benchmarks/translation_speed.py`` measures the whole effect on decoding).
 
-:class:`Linear` is ``nn.Linear`` (same parameters, same state-dict keys) whose forward takes the
-packed path only when all of these hold: autograd is off, the input is on the CPU, the product
-runs in bf16 (under bf16 autocast, or with bf16 weights), and PyTorch has the oneDNN operators.
-Otherwise it is exactly ``nn.Linear``. The packed weight is cached and rebuilt when the weight may
-have changed (see :func:`tensor_identity`). ``tests/nn/test_linear.py`` holds both paths equal.
+Packing is an explicit step that the decoding side owns, never a side effect of ``forward``:
+:func:`pack_for_decoding` (called by :class:`seqlab.api.Translator` when it decodes in bf16)
+stores an immutable :class:`PackedWeight` on every :class:`Linear` (and :class:`PackedModule`) of
+a model; ``pack_for_decoding(model, enabled=False)`` drops them. A packed weight is a snapshot:
+after the weights change (training, averaging, loading), pack again. ``forward`` only reads it, so
+several threads may decode with one model.
+
+The packed path is taken only when all of these hold: the module was packed, autograd is off, the
+input is on the CPU, and the product runs in bf16 (under bf16 autocast, or with bf16 inputs).
+Otherwise :class:`Linear` is exactly ``nn.Linear`` (same parameters, same state-dict keys).
+
+The packing operators are private to PyTorch (``torch.ops.mkldnn._reorder_linear_weight`` and
+``_linear_pointwise``) and refuse to run on CPUs without AVX-512 (or AVX-NE-CONVERT). So
+:func:`pack_for_decoding` packs only where the CPU computes bf16 natively
+(:func:`seqlab.precision.native_bf16`) and a probe at first use shows that the operators exist,
+accept the expected arguments and give the result of ``F.linear`` (:func:`packed_linear_works`);
+anywhere else it packs nothing and decoding runs the plain product. ``tests/nn/test_linear.py``
+holds both paths equal and forces each answer of the probe.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
-__all__ = ["Linear", "PackedWeight", "packed_linear_available", "tensor_identity"]
+from seqlab import precision
 
-
-def packed_linear_available() -> bool:
-    """Whether this PyTorch build has the oneDNN packed-linear operators."""
-    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
-
-
-_AVAILABLE = packed_linear_available()
-
-
-def _product_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return weight.dtype
+__all__ = [
+    "Linear",
+    "PackedModule",
+    "PackedWeight",
+    "bf16_product",
+    "linear",
+    "pack_for_decoding",
+    "packed_linear_works",
+]
 
 
-_optimizer_steps = 0
-"""Steps taken by any ``torch.optim`` optimizer in this process (counted by the hook below)."""
+def _probe(ops) -> bool:
+    """Whether the oneDNN namespace ``ops`` packs and multiplies a small bf16 product correctly."""
+    try:
+        weight = torch.linspace(-1.0, 1.0, 6 * 8).reshape(6, 8).to(torch.bfloat16)  # (out, in)
+        bias = torch.linspace(0.0, 1.0, 6).to(torch.bfloat16)
+        x = torch.linspace(-2.0, 2.0, 3 * 8).reshape(3, 8).to(torch.bfloat16)  # (N, in)
+        with torch.no_grad():
+            packed = ops._reorder_linear_weight(weight)
+            y = ops._linear_pointwise(x, packed, bias, "none", [], "")
+            reference = F.linear(x, weight, bias)
+        return (isinstance(y, Tensor) and y.shape == reference.shape and y.dtype == torch.bfloat16
+                and torch.allclose(y.float(), reference.float(), rtol=1e-2, atol=1e-2))
+    except Exception:  # a private operator may be missing, refuse this CPU, or change its signature
+        return False
 
 
-def _count_optimizer_step(optimizer, args, kwargs) -> None:
-    global _optimizer_steps
-    _optimizer_steps += 1
+@functools.cache
+def _packed_ops_work() -> bool:
+    return _probe(torch.ops.mkldnn)
 
 
-register_optimizer_step_post_hook(_count_optimizer_step)
-
-
-def tensor_identity(t: Tensor) -> tuple[int, int, int]:
-    """(storage address, version, optimizer steps): changes whenever ``t`` may have changed.
-
-    The address moves when ``t`` is replaced (a new parameter, tying, loading into a new tensor), the
-    version counter when an ordinary in-place operation writes it (``copy_``, ``add_``,
-    ``load_state_dict``). Neither moves under a fused optimizer step: ``torch.optim.Adam(fused=True)``,
-    which the trainer uses, rewrites its parameters without moving their version counters. So the
-    count of optimizer steps taken in this process is part of the key too: a cache built for
-    decoding is rebuilt after every step of any optimizer. In-place writes through ``.data``
-    move nothing and are not seen.
-
-    Tensors made under ``torch.inference_mode()`` have no version counter; they cannot be modified
-    in place outside inference mode, and seqlab never modifies the ones it caches.
-    """
-    return t.data_ptr(), 0 if t.is_inference() else t._version, _optimizer_steps
+def packed_linear_works() -> bool:
+    """Whether decoding may use packed bf16 weights here: native bf16 and working oneDNN operators."""
+    return precision.native_bf16("cpu") and _packed_ops_work()
 
 
 class PackedWeight:
-    """A weight (and bias) packed once for oneDNN bf16 products, rebuilt when they change."""
+    """W and b packed once for oneDNN bf16 products; read-only after construction."""
 
-    def __init__(self):
-        self._key: tuple | None = None
-        self._packed: Tensor | None = None
-        self._bias: Tensor | None = None
+    __slots__ = ("weight", "bias")
 
-    def applies(self, x: Tensor, weight: Tensor) -> bool:
-        """True when the packed path serves this call (see the module docstring)."""
-        return (_AVAILABLE and not torch.is_grad_enabled() and x.device.type == "cpu"
-                and _product_dtype(x, weight) == torch.bfloat16)
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        with torch.no_grad():
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
+            self.bias = None if bias is None else bias.detach().to(torch.bfloat16)
 
-    def linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        """x W^T + b in bf16 with the packed W; x (..., in) -> (..., out). Call only when :meth:`applies`."""
-        key = (tensor_identity(weight), None if bias is None else tensor_identity(bias))
-        if key != self._key:
-            self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(torch.bfloat16))
-            self._bias = None if bias is None else bias.detach().to(torch.bfloat16)
-            self._key = key
+    def __call__(self, x: Tensor) -> Tensor:
+        """x W^T + b in bf16: x (..., in) -> (..., out)."""
         rows = x.reshape(-1, x.size(-1)).to(torch.bfloat16)  # (N, in)
-        y = torch.ops.mkldnn._linear_pointwise(rows, self._packed, self._bias, "none", [], "")  # (N, out)
+        y = torch.ops.mkldnn._linear_pointwise(rows, self.weight, self.bias, "none", [], "")  # (N, out)
         return y.view(*x.shape[:-1], y.size(-1))
 
 
-class Linear(nn.Linear):
+def bf16_product(x: Tensor) -> bool:
+    """Whether a product with input ``x`` runs in bf16 on the CPU (bf16 autocast, or bf16 ``x``)."""
+    if x.device.type != "cpu":
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return x.dtype == torch.bfloat16
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None, packed: PackedWeight | None = None) -> Tensor:
+    """x W^T + b; through ``packed`` (the same W and b, packed) when that path applies (see above)."""
+    if packed is not None and not torch.is_grad_enabled() and bf16_product(x):
+        return packed(x)
+    return F.linear(x, weight, bias)
+
+
+class PackedModule:
+    """A module that keeps packed weights for decoding; :func:`pack_for_decoding` sets them."""
+
+    def _pack_for_decoding(self, enabled: bool) -> None:
+        """Pack this module's own weights (not its children's) when ``enabled``, else drop them."""
+        raise NotImplementedError
+
+
+def pack_for_decoding(module: nn.Module, *, enabled: bool) -> bool:
+    """Pack the weights of every :class:`PackedModule` in ``module`` for bf16 decoding, or drop them.
+
+    Call it when the weights are final (after loading, after training) and before decoding in
+    bf16; call it again after they change. It packs only where :func:`packed_linear_works` and the
+    module's parameters are on the CPU.
+
+    Returns:
+        Whether the weights are packed now.
+    """
+    enabled = enabled and packed_linear_works() and all(p.device.type == "cpu" for p in module.parameters())
+    for m in module.modules():
+        if isinstance(m, PackedModule):
+            m._pack_for_decoding(enabled)
+    return enabled
+
+
+class Linear(nn.Linear, PackedModule):
     """``nn.Linear`` with the packed bf16 path for decoding (see the module docstring)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias=bias)
-        self._packed = PackedWeight()
+        self.packed: PackedWeight | None = None
+
+    def _pack_for_decoding(self, enabled: bool) -> None:
+        self.packed = PackedWeight(self.weight, self.bias) if enabled else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._packed.applies(x, self.weight):
-            return self._packed.linear(x, self.weight, self.bias)
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias, self.packed)

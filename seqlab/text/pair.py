@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seqlab.errors import CheckpointError
-from seqlab.text.tokenizer import Tokenizer, _read_json, train_tokenizer
-from seqlab.training.checkpoint import atomic_write_text
+from seqlab.io import atomic_write_text, read_json
+from seqlab.text.tokenizer import Tokenizer, train_tokenizer
 
 if TYPE_CHECKING:
     from seqlab.config import TokenizerConfig
@@ -85,7 +85,7 @@ class TokenizerPair:
             CheckpointError: the file is missing or malformed; the message names it.
         """
         path = Path(run_dir) / TOKENIZER_FILE
-        data = _read_json(path, "the run's tokenizer pair written by TokenizerPair.save")
+        data = read_json(path, "the run's tokenizer pair written by TokenizerPair.save")
         try:
             return cls.from_dict(data)
         except CheckpointError as err:

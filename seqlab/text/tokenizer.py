@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from seqlab.errors import CheckpointError
+from seqlab.io import atomic_write_text, read_json
 from seqlab.text.specials import SPECIALS, UNK
-from seqlab.training.checkpoint import atomic_write_text
 
 if TYPE_CHECKING:
     from seqlab.config import TokenizerConfig
@@ -49,23 +49,6 @@ _METASPACE = "\u2581"  # "▁", marks a word start in BPE pieces
 def _normalize(text: str, lowercase: bool) -> str:
     text = unicodedata.normalize("NFC", text)
     return text.lower() if lowercase else text
-
-
-def _read_json(path: str | Path, what: str) -> Any:
-    """Read a JSON file; a missing or unreadable file raises CheckpointError naming ``path``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found; expected {what}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise CheckpointError(f"{path}: not UTF-8 text ({err.reason}); expected {what}") from None
-    except OSError as err:
-        raise CheckpointError(f"{path}: cannot read ({err.strerror}); expected {what}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err}); expected {what}") from None
 
 
 class Tokenizer(abc.ABC):
@@ -149,7 +132,7 @@ class Tokenizer(abc.ABC):
         Raises:
             CheckpointError: the file is missing, not JSON, or not a tokenizer; the message names it.
         """
-        data = _read_json(path, "a seqlab tokenizer JSON file")
+        data = read_json(path, "a seqlab tokenizer JSON file")
         try:
             return Tokenizer.from_dict(data)
         except CheckpointError as err:

@@ -46,10 +46,13 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.errors import CheckpointError
+from seqlab.io import atomic_write_bytes, atomic_write_text, fsync_dir, read_json, write_durable
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "RUN_FORMAT",
     "atomic_write_bytes",
+    "check_run_format",
     "atomic_write_text",
     "list_checkpoints",
     "load_checkpoint",
@@ -58,6 +61,9 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "seqlab-checkpoint/1"
+RUN_FORMAT = "seqlab-run/1"
+"""The layout of a run folder (config, tokenizers, checkpoints); the trainer writes it into each
+checkpoint's meta as ``run_format``, and readers (``seqlab.api``, ``--resume``) check it."""
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_TENSORS_FILE = "trainer.safetensors"
@@ -66,58 +72,6 @@ META_FILE = "meta.json"
 _RESERVED_META = ("format", "rng_state", "trainer_state")
 _ALIASES = "seqlab.aliases"
 _TAGS = ("__tensor__", "__tuple__", "__items__")
-
-
-# --------------------------------------------------------------------------------------------
-# atomic files
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable (best effort: not every OS allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_durable(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file and fsync it."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` by a file holding ``data``, all or nothing.
-
-    The data goes to a temporary file in the same directory, is flushed and fsynced, and the
-    temporary file is renamed over ``path`` (``os.replace``, atomic on POSIX and Windows). On any
-    error the temporary file is removed and the previous ``path`` is left untouched. Missing
-    parent directories are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
-    """:func:`atomic_write_bytes` for text."""
-    atomic_write_bytes(path, text.encode(encoding))
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,10 +244,7 @@ def _recover(directory: Path, name: str) -> Path:
 
 def _read_json(path: Path) -> Any:
     _require_file(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    return read_json(path, "a seqlab checkpoint JSON file")
 
 
 def _versions() -> dict[str, str]:
@@ -382,8 +333,8 @@ def save_checkpoint(
     os.mkdir(tmp)
     try:
         for filename, make in files.items():
-            _write_durable(tmp / filename, make())
-        _fsync_dir(tmp)
+            write_durable(tmp / filename, make())
+        fsync_dir(tmp)
         _swap_into_place(tmp, directory / name, _backup_dir(directory, name))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -403,7 +354,7 @@ def _swap_into_place(tmp: Path, final: Path, backup: Path) -> None:
             with contextlib.suppress(OSError):
                 os.rename(backup, final)
         raise
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     if had_old:
         shutil.rmtree(backup, ignore_errors=True)
 
@@ -421,13 +372,37 @@ def read_meta(directory: str | Path, name: str) -> dict:
     return meta
 
 
+def check_run_format(run_dir: str | Path, checkpoint: str) -> None:
+    """Raise CheckpointError unless checkpoint ``checkpoint`` of ``run_dir`` is of :data:`RUN_FORMAT`."""
+    run_dir = Path(run_dir)
+    found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
+    if found != RUN_FORMAT:
+        raise CheckpointError(f"{run_dir}/checkpoints/{checkpoint}/meta.json: run folder format {found!r}, "
+                              f"this seqlab reads {RUN_FORMAT!r}; retrain, or load it with the seqlab "
+                              "version that wrote it")
+
+
 def _first(items: list[str], sep: str, n: int = 5) -> str:
     more = f" (+{len(items) - n} more)" if len(items) > n else ""
     return sep.join(items[:n]) + more
 
 
+def _upgrade_keys(model: nn.Module, saved: dict[str, Tensor]) -> None:
+    """Rename, in place, weights that older seqlab versions stored in another layout.
+
+    A module whose parameter layout changed defines ``upgrade_state_dict(state_dict, prefix)``
+    (e.g. :meth:`seqlab.nn.attention.MultiHeadAttention.upgrade_state_dict`), which its own
+    ``load_state_dict`` also calls; here it runs first so names are matched in the new layout.
+    """
+    for name, module in model.named_modules():
+        upgrade = getattr(module, "upgrade_state_dict", None)
+        if upgrade is not None:
+            upgrade(saved, f"{name}." if name else "")
+
+
 def _load_model(path: Path, model: nn.Module, strict: bool) -> None:
     saved = _read_tensors(path)
+    _upgrade_keys(model, saved)
     expected = model.state_dict()
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]

@@ -35,20 +35,20 @@ from tqdm import tqdm
 from seqlab import __version__
 from seqlab.config import ExperimentConfig, config_to_dict, load_config, save_config
 from seqlab.errors import CheckpointError
+from seqlab.precision import autocast_context, describe_precision, resolve_precision
 from seqlab.tasks import Task, TaskData, make_task
 from seqlab.training.checkpoint import (
+    RUN_FORMAT,
+    check_run_format,
     list_checkpoints,
     load_checkpoint,
-    read_meta,
     save_checkpoint,
 )
 from seqlab.training.optimizer import build_optimizer, clip_gradients
 from seqlab.training.rng import capture_rng_state, restore_rng_state, seed_everything
 from seqlab.training.schedule import build_scheduler, teacher_forcing_ratio
 
-__all__ = ["RUN_FORMAT", "TrainResult", "check_run_format", "train"]
-
-RUN_FORMAT = "seqlab-run/1"
+__all__ = ["RUN_FORMAT", "TrainResult", "train"]  # RUN_FORMAT: re-exported from seqlab.training.checkpoint
 
 
 @dataclass
@@ -87,6 +87,8 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loop: _LoopState
     echo: object
+    precision: str = "fp32"
+    """What ``train.precision`` resolved to on this hardware: ``fp32`` or ``bf16``."""
 
     @property
     def metrics_path(self) -> Path:
@@ -143,11 +145,15 @@ def _set_up(cfg: ExperimentConfig | None, run_dir: Path, resume: bool, overrides
     model = task.build_model(data)
     optimizer = build_optimizer(model, tc)
     scheduler = build_scheduler(optimizer, tc, cfg.model.width)
-    run = _Run(cfg, run_dir, task, data, model, task.objective(model), optimizer, scheduler, _LoopState(), echo)
+    device = next(model.parameters()).device
+    precision = resolve_precision(tc.precision, device)  # fp32 or bf16 on this hardware
+    run = _Run(cfg, run_dir, task, data, model, task.objective(model), optimizer, scheduler, _LoopState(), echo,
+               precision)
+    n_params = sum(p.numel() for p in model.parameters())
+    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters, {data.description}, "
+         f"precision {describe_precision(tc.precision, precision, device)}")
     if resume:
         _restore(run)
-    n_params = sum(p.numel() for p in model.parameters())
-    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters, {data.description}")
     return run
 
 
@@ -162,15 +168,6 @@ def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
         raise CheckpointError(f"{run_dir} already holds a trained run; use --resume to continue it, "
                               "or choose another folder with --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def check_run_format(run_dir: Path, checkpoint: str) -> None:
-    """Raise CheckpointError unless checkpoint ``checkpoint`` of ``run_dir`` is of :data:`RUN_FORMAT`."""
-    found = read_meta(run_dir / "checkpoints", checkpoint).get("run_format")
-    if found != RUN_FORMAT:
-        raise CheckpointError(f"{run_dir}/checkpoints/{checkpoint}/meta.json: run folder format {found!r}, "
-                              f"this seqlab reads {RUN_FORMAT!r}; retrain, or load it with the seqlab "
-                              "version that wrote it")
 
 
 def _restore(run: _Run) -> None:
@@ -191,7 +188,11 @@ def _restore(run: _Run) -> None:
 def _train_loop(run: _Run, budget: float | None, progress: bool) -> str:
     """Step until a stopping condition; return why it stopped."""
     tc, loop = run.cfg.train, run.loop
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tc.precision == "bf16" else contextlib.nullcontext
+    device = next(run.model.parameters()).device
+
+    def autocast():
+        return autocast_context(run.precision, device)
+
     start = time.monotonic()
     window = _new_window()
     bar = tqdm(total=tc.max_steps, initial=loop.step, disable=not progress, dynamic_ncols=True, unit="step")
@@ -226,7 +227,8 @@ def _train_loop(run: _Run, budget: float | None, progress: bool) -> str:
             bar.update(1)
             if loop.step % tc.log_every == 0:
                 elapsed = time.monotonic() - window["time"]
-                record = {"step": loop.step, "epoch": epoch, "loss": window["loss"] / window["tokens"],
+                record = {"step": loop.step, "epoch": epoch, "precision": run.precision,
+                          "loss": window["loss"] / window["tokens"],
                           "ppl": math.exp(min(window["nll"] / window["tokens"], 50)),
                           "lr": run.scheduler.get_last_lr()[0], "grad_norm": grad_norm, "teacher_forcing": ratio,
                           "tokens_per_s": window["tokens"] / max(elapsed, 1e-9),
@@ -331,7 +333,7 @@ def _checkpoint(run: _Run, name: str, metrics: dict, with_optimizer: bool = True
         run.run_dir / "checkpoints", name, model=run.model,
         optimizer=run.optimizer if full else None, scheduler=run.scheduler if full else None,
         meta={"run_format": RUN_FORMAT, "seqlab_version": __version__, "step": run.loop.step,
-              "config": config_to_dict(run.cfg), "metrics": metrics},
+              "precision": run.precision, "config": config_to_dict(run.cfg), "metrics": metrics},
         rng=capture_rng_state() if full else None,
         trainer_state=vars(run.loop).copy() if full else None,
     )

@@ -2,8 +2,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from seqlab.nn.attention import MultiHeadAttention, attention_explicit, attention_fused, causal_mask
+from seqlab.nn.linear import PackedWeight, pack_for_decoding, packed_linear_works
+from seqlab.precision import cpu_capability
 
 
 def _qkv(seed=0, b=2, h=3, tq=5, tk=7, d=8):
@@ -75,19 +78,21 @@ def test_heads_are_independent_projections_of_size_d_over_h():
     torch.testing.assert_close(mha.merge_heads(heads), x)
 
 
-def test_auto_uses_the_explicit_path_under_cpu_bf16_autocast_and_the_kernel_otherwise(monkeypatch):
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_the_explicit_path_for_bf16_only_where_bf16_is_native(monkeypatch, cpu_bf16, native):
     import seqlab.nn.attention as attention
 
+    cpu_bf16(native)
     calls = []
     real = attention.attention_fused
     monkeypatch.setattr(attention, "attention_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
     mha = MultiHeadAttention(16, 4).eval()
     x = torch.randn(2, 5, 16)
     fp32, _ = mha(x, x, x)
-    assert calls == [1]
+    assert calls == [1]  # fp32: the fused kernel on every CPU
     with torch.autocast("cpu", dtype=torch.bfloat16):
         bf16, _ = mha(x, x, x)
-    assert calls == [1]
+    assert calls == ([1] if native else [1, 1])  # bf16: explicit where native, the kernel elsewhere
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=5e-2)
 
 
@@ -122,58 +127,106 @@ def test_query_groups_sharing_keys_equal_repeated_keys(impl):
         mha.attend(query[:5], k, v, mask)
 
 
+def _separate(mha, x, key=None, value=None):
+    """x W_Q, key W_K, value W_V with W_Q, W_K, W_V the row blocks of W_qkv, each (B, h, T, d_k)."""
+    W_q, W_k, W_v = mha.W_qkv.weight.chunk(3)
+    b_q, b_k, b_v = mha.W_qkv.bias.chunk(3)
+    key = x if key is None else key
+    value = x if value is None else value
+    return [mha.split_heads(F.linear(t, W, b)) for t, W, b in ((x, W_q, b_q), (key, W_k, b_k), (value, W_v, b_v))]
+
+
 def test_stacked_qkv_projection_equals_the_three_projections():
     torch.manual_seed(0)
     mha = MultiHeadAttention(16, 4)
     x = torch.randn(3, 5, 16)
-    q, k, v = mha.project_qkv(x)
-    torch.testing.assert_close(q, mha.split_heads(mha.W_q(x)), rtol=0, atol=1e-6)
-    torch.testing.assert_close(k, mha.split_heads(mha.W_k(x)), rtol=0, atol=1e-6)
-    torch.testing.assert_close(v, mha.split_heads(mha.W_v(x)), rtol=0, atol=1e-6)
+    for got, want in zip(mha.project_qkv(x), _separate(mha, x)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     # self-attention (one tensor) takes the stacked path; equal copies take the separate one
     out_self, _ = mha(x, x, x)
     out_separate, _ = mha(x, x.clone(), x.clone())
     torch.testing.assert_close(out_self, out_separate, rtol=0, atol=1e-6)
-    grads = torch.autograd.grad(out_self.sum(), [mha.W_q.weight, mha.W_k.weight, mha.W_v.bias])
-    reference = torch.autograd.grad(out_separate.sum(), [mha.W_q.weight, mha.W_k.weight, mha.W_v.bias])
+    grads = torch.autograd.grad(out_self.sum(), [mha.W_qkv.weight, mha.W_qkv.bias])
+    reference = torch.autograd.grad(out_separate.sum(), [mha.W_qkv.weight, mha.W_qkv.bias])
     for got, want in zip(grads, reference):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_stacked_weights_kept_for_decoding_follow_parameter_updates():
-    torch.manual_seed(1)
+def test_cross_attention_projects_keys_and_values_with_one_product_equal_to_two():
+    torch.manual_seed(0)
     mha = MultiHeadAttention(16, 4)
-    x = torch.randn(2, 3, 16)
+    y, memory = torch.randn(3, 2, 16), torch.randn(3, 5, 16)
+    q_want, k_want, v_want = _separate(mha, y, memory, memory)
+    k, v = mha.project_kv(memory, memory)  # key is value: [W_K; W_V] in one product
+    torch.testing.assert_close(mha.project_q(y), q_want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(k, k_want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(v, v_want, rtol=0, atol=1e-6)
+    k2, v2 = mha.project_kv(memory, memory.clone())  # distinct tensors: two products
+    torch.testing.assert_close(k2, k, rtol=0, atol=1e-6)
+    torch.testing.assert_close(v2, v, rtol=0, atol=1e-6)
 
-    def separate():
-        return [mha.split_heads(W(x)) for W in (mha.W_q, mha.W_k, mha.W_v)]
 
+def test_a_state_dict_with_separate_q_k_v_loads_into_the_stacked_parameter():
+    # run folders written before W_qkv stored W_q, W_k and W_v apart
+    torch.manual_seed(3)
+    old = {name: torch.nn.Linear(16, 16) for name in ("W_q", "W_k", "W_v", "W_o")}
+    state = {f"{name}.{part}": getattr(layer, part).detach() for name, layer in old.items() for part in ("weight", "bias")}
+    mha = MultiHeadAttention(16, 4).eval()
+    mha.load_state_dict(state)  # strict: no key missing or left over
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
     with torch.no_grad():
-        for got, want in zip(mha.project_qkv(x), separate()):
-            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
-        mha.W_k.weight.add_(1.0)  # an ordinary in-place update (moves the version counter)
-        mha.W_v.bias.zero_()
-        for got, want in zip(mha.project_qkv(x), separate()):
-            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            q, _, _ = mha.project_qkv(x)
-            assert q.dtype == torch.bfloat16 and mha._stacked[1].dtype == torch.bfloat16
-        torch.testing.assert_close(q.float(), separate()[0], rtol=0, atol=5e-2)
-        assert mha.project_qkv(x)[0].dtype == torch.float32  # autocast off again: rebuilt in fp32
+        q, k, v = (old[n](t) for n, t in (("W_q", x), ("W_k", memory), ("W_v", memory)))
+        heads = attention_explicit(mha.split_heads(q), mha.split_heads(k), mha.split_heads(v))[0]
+        want = old["W_o"](mha.merge_heads(heads))
+        torch.testing.assert_close(mha(x, memory, memory)[0], want, rtol=0, atol=1e-5)
 
 
-def test_stacked_weights_kept_for_decoding_follow_a_fused_optimizer_step():
-    # torch.optim.Adam(fused=True), which the trainer uses, does not move the version counters
+def test_decoding_reads_the_parameters_themselves_so_every_update_is_seen():
+    # no cache keyed on version counters: in-place writes, writes through .data and a fused
+    # optimizer step (which moves no version counter) are all seen by the next decoding step
     torch.manual_seed(1)
     mha = MultiHeadAttention(16, 4)
     x = torch.randn(2, 3, 16)
     opt = torch.optim.Adam(mha.parameters(), lr=0.1, fused=True)
     with torch.inference_mode():
-        mha.project_qkv(x)  # builds the stacked weights
+        mha.project_qkv(x)
     mha(x, x, x)[0].pow(2).sum().backward()
     opt.step()
+    mha.W_qkv.bias.data[20:] = 0.5  # a write that moves nothing (weight averaging, surgery)
     with torch.inference_mode():
-        got = mha.project_qkv(x)
-        want = [mha.split_heads(W(x)) for W in (mha.W_q, mha.W_k, mha.W_v)]
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=0, atol=1e-6)
+        for got, want in zip(mha.project_qkv(x), _separate(mha, x)):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+def test_forward_writes_nothing_into_the_module():
+    mha = MultiHeadAttention(16, 4).eval()
+    pack_for_decoding(mha, enabled=True)  # packs where this CPU can
+    modules = list(mha.modules())
+    before = [dict(vars(m)) for m in modules]
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mha(x, x, x)
+        mha(x, memory, memory)
+    with torch.no_grad():
+        mha(x, x, x)
+    for m, old in zip(modules, before):
+        assert vars(m).keys() == old.keys() and all(vars(m)[k] is v for k, v in old.items())
+
+
+@pytest.mark.skipif(not packed_linear_works(), reason=f"this CPU (capability {cpu_capability()}) has no native "
+                    "bf16 or no working oneDNN packed linear")
+def test_packed_self_and_cross_attention_equal_the_unpacked_bf16_products(monkeypatch):
+    torch.manual_seed(2)
+    mha = MultiHeadAttention(16, 4).eval()
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = [mha(x, x, x)[0], mha(x, memory, memory)[0]]
+    assert pack_for_decoding(mha, enabled=True)
+    calls = []
+    real = PackedWeight.__call__
+    monkeypatch.setattr(PackedWeight, "__call__", lambda self, t: calls.append(1) or real(self, t))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        packed = [mha(x, x, x)[0], mha(x, memory, memory)[0]]
+    assert len(calls) == 5  # W_qkv and W_o; then W_Q, [W_K; W_V] and W_o
+    for got, want in zip(packed, plain):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)

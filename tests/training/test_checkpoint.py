@@ -16,7 +16,6 @@ from seqlab.text.specials import PAD
 from seqlab.training import checkpoint as ckpt
 from seqlab.training.checkpoint import (
     CHECKPOINT_FORMAT,
-    atomic_write_text,
     list_checkpoints,
     load_checkpoint,
     read_meta,
@@ -201,6 +200,25 @@ def test_key_mismatch_strict_and_lenient(tmp_path):
     load_checkpoint(tmp_path, "last", model=bigger, strict=False)
 
 
+def test_attention_weights_saved_as_separate_q_k_v_load_into_the_stacked_layout(tmp_path):
+    # run folders written before MultiHeadAttention stored [W_Q; W_K; W_V] as one parameter
+    from seqlab.nn.attention import MultiHeadAttention
+
+    class OldAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.W_q, self.W_k, self.W_v, self.W_o = (nn.Linear(D, D) for _ in range(4))
+
+    torch.manual_seed(0)
+    old, new = nn.ModuleDict({"attn": OldAttention()}), nn.ModuleDict({"attn": MultiHeadAttention(D, 2)})
+    save_checkpoint(tmp_path, "best", model=old, meta={})
+    load_checkpoint(tmp_path, "best", model=new)  # strict: every key matched after the upgrade
+    a, b = old["attn"], new["attn"]
+    torch.testing.assert_close(b.W_qkv.weight, torch.cat([a.W_q.weight, a.W_k.weight, a.W_v.weight]), rtol=0, atol=0)
+    torch.testing.assert_close(b.W_qkv.bias, torch.cat([a.W_q.bias, a.W_k.bias, a.W_v.bias]), rtol=0, atol=0)
+    torch.testing.assert_close(b.W_o.weight, a.W_o.weight, rtol=0, atol=0)
+
+
 def test_optimizer_requested_but_not_saved(tmp_path):
     save_checkpoint(tmp_path, "last", model=Tiny(), meta={})
     model, opt, _ = _setup(0)
@@ -219,20 +237,6 @@ def test_reserved_and_non_json_meta_rejected(tmp_path):
 # ---- atomicity ---------------------------------------------------------------------------
 
 
-def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "config.yaml"
-    atomic_write_text(path, "old")
-
-    def fail(fd):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt.os, "fsync", fail)  # fails after the data went to the temp file
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write_text(path, "new content")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["config.yaml"]
-
-
 def _weights(tmp_path):
     model = Tiny()
     load_checkpoint(tmp_path, "last", model=model)
@@ -242,14 +246,14 @@ def _weights(tmp_path):
 def test_failure_while_writing_keeps_old_checkpoint(tmp_path, monkeypatch):
     old = Tiny()
     save_checkpoint(tmp_path, "last", model=old, meta={"v": 1})
-    real = ckpt._write_durable
+    real = ckpt.write_durable
 
     def fail_on_trainer(path, data):
         if path.name == "trainer.json":
             raise OSError("killed")
         real(path, data)
 
-    monkeypatch.setattr(ckpt, "_write_durable", fail_on_trainer)
+    monkeypatch.setattr(ckpt, "write_durable", fail_on_trainer)
     with pytest.raises(OSError, match="killed"):
         save_checkpoint(tmp_path, "last", model=Tiny(), meta={"v": 2})
     assert read_meta(tmp_path, "last")["v"] == 1

@@ -32,7 +32,7 @@ def tiny_config(tmp_path, **train):
         "model": {"type": "transformer", "layers": 1, "d_model": 16, "heads": 2, "ffn": 32, "dropout": 0.1,
                   "max_positions": 32},
         "train": {"batch_tokens": 64, "max_steps": 12, "eval_every": 6, "log_every": 3, "warmup_steps": 4,
-                  "lr": 3e-3, **train},
+                  "lr": 3e-3, "precision": "fp32", **train},
     })
 
 
@@ -49,6 +49,26 @@ def test_run_folder_holds_config_tokenizer_checkpoints_and_metrics(tmp_path):
     assert all(r["grad_norm"] > 0 for r in records if "loss" in r)
     norms = [n for r in records if "loss" in r for n in r["grad_norms"]]  # one per step
     assert len(norms) == 12 and all(n > 0 for n in norms)
+
+
+@pytest.mark.parametrize("native, resolved", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_is_resolved_once_printed_first_and_recorded(tmp_path, monkeypatch, cpu_bf16, native,
+                                                                     resolved):
+    import seqlab.training.trainer as trainer
+
+    cpu_bf16(native)
+    used = []
+    real = trainer.autocast_context
+    monkeypatch.setattr(trainer, "autocast_context", lambda p, d: used.append(p) or real(p, d))
+    lines = []
+    run = tmp_path / "run"
+    train(tiny_config(tmp_path, precision="auto", max_steps=3, eval_every=3, warmup_steps=1), run, progress=False, echo=lines.append)
+    assert f"precision {resolved} (auto: {'native' if native else 'no native'} bf16" in lines[0]
+    assert used == [resolved] * 3  # every training step ran at the resolved precision
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["precision"] for r in records if "loss" in r] == [resolved]
+    for name in ("last", "best"):
+        assert json.loads((run / "checkpoints" / name / "meta.json").read_text())["precision"] == resolved
 
 
 def _assert_same_run(straight, stopped, *, same_log):
@@ -102,9 +122,10 @@ def test_resume_of_a_missing_run_names_the_folder(tmp_path):
 
 
 def test_dev_metrics_logged_during_training_equal_a_fresh_evaluation_of_the_checkpoint(tmp_path):
-    """What decoding caches (stacked Q/K/V weights) at the step-6 evaluation must not serve step 12's.
+    """Nothing computed for decoding at the step-6 evaluation may serve step 12's.
 
-    The trainer's fused Adam rewrites the weights without moving their version counters.
+    The trainer's fused Adam rewrites the weights without moving their version counters, which once
+    left stale stacked Q/K/V weights in a decoding cache.
     """
     from seqlab.api import Translator
     from seqlab.tasks.translation import load_corpus
@@ -114,5 +135,5 @@ def test_dev_metrics_logged_during_training_equal_a_fresh_evaluation_of_the_chec
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logged = [r for r in records if "dev_loss" in r]
     assert [r["step"] for r in logged] == [6, 12]
-    fresh = Translator.load(run, checkpoint="last").evaluate(load_corpus(cfg.data.dev, cfg), beam=1)
+    fresh = Translator.load(run, checkpoint="last", precision="fp32").evaluate(load_corpus(cfg.data.dev, cfg), beam=1)
     assert fresh.nll_per_token == pytest.approx(logged[-1]["dev_loss"], rel=1e-5)
