@@ -29,8 +29,10 @@ __all__ = ["main"]
 
 def engines() -> list[tuple[str, str]]:
     """(engine, precision) pairs to evaluate here."""
+    from seqlab.precision import native_bf16
+
     pairs = [("native", "fp32"), ("native", "int8")]
-    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if native_bf16("cpu"):
         pairs.append(("native", "bf16"))
     return pairs + [("ctranslate2", "fp32"), ("ctranslate2", "int8"), ("onnx", "fp32")]
 

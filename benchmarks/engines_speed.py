@@ -67,7 +67,9 @@ BASELINES = ("marian fp32", "ct2 int8 direct")
 
 
 def bf16_supported() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from seqlab.precision import native_bf16
+
+    return native_bf16("cpu")
 
 
 def synthetic_tokenizers():

@@ -12,8 +12,8 @@ int8 with int32 accumulation, and scaled back to float32:  y ~= (s_x x_q) (Q^T d
 layer norms and attention products stay float32. Products that read a linear layer's ``weight``
 rows directly rather than calling it (the cross-attention's W_Q and [W_K; W_V], rows of the
 stacked ``W_qkv`` of :class:`~seqlab.nn.attention.MultiHeadAttention`) keep computing in float32
-from the original weight, which :class:`Int8Linear` keeps for them. ``tests/export/test_int8.py`` holds int8 logits
-close to float32 and most greedy translations equal.
+from the original weight, which :class:`Int8Linear` keeps for them. ``tests/export/test_int8.py``
+holds int8 logits close to float32 and most greedy translations equal.
 """
 
 from __future__ import annotations
