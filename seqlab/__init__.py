@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(run_dir, *, checkpoint: str = "best", device: str = "cpu", engine: str = "native",
+def load(run_dir, *, checkpoint: str = "best", device: str = "auto", engine: str = "native",
          precision: str | None = None):
     """Load a trained run folder and return a :class:`seqlab.api.Translator`.
 

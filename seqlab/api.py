@@ -75,19 +75,24 @@ class Translator:
         self.device = next(self.model.parameters()).device
         self.engine, self.checkpoint, self.step = engine, checkpoint, step
         self._engines: dict = {}  # resolved precision -> seqlab.export.engines.Engine
-        if precision is None and engine != "native" and config.decode.precision == "bf16":
-            precision = "fp32"  # the run's bf16 default is for the native engine
+        if precision is None and engine != "native" and config.decode.precision in ("bf16", "fp16"):
+            precision = "fp32"  # the run's bf16/fp16 default is for the native engine
         self.precision = self._resolve(precision or config.decode.precision)
         pack_for_decoding(self.model, enabled=engine == "native" and self.precision == "bf16")
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu",
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
              precision: str | None = None, engine: str = "native") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
 
-        ``precision``: the decoding precision (default: the run's ``decode.precision``), and
-        ``engine``, see above; an exported engine is exported or opened here, so errors come now.
+        ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+        a run trained on either loads on either. ``precision``: the decoding precision (default:
+        the run's ``decode.precision``), and ``engine``, see above; an exported engine is exported
+        or opened here, so errors come now.
         """
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: no such run folder")

@@ -5,6 +5,7 @@
     seqlab evaluate RUN --data FILE [--beam 5]
     seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
     seqlab attention RUN "sentence" --out attn.png
+    seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
@@ -30,6 +31,10 @@ def _cmd_train(args) -> int:
     from seqlab.config import load_config
     from seqlab.training.trainer import train
 
+    if args.nproc is not None:
+        return _launch_processes(args.nproc, args.argv)
+    if args.device:
+        args.overrides.append(f"train.device={args.device}")
     if args.resume:
         if args.config:
             args.overrides.insert(0, args.config)  # `train --resume RUN key=value`: no config file
@@ -46,11 +51,33 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _launch_processes(nproc: int, argv: list[str]) -> int:
+    """``seqlab train --nproc N ...``: the same command in N processes, through ``torchrun --standalone``."""
+    import os
+    import subprocess
+
+    if nproc < 1:
+        raise SeqlabError(f"--nproc must be at least 1, got {nproc}")
+    rest, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "seqlab", *rest]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    return subprocess.call(command, env=env)
+
+
 def _cmd_evaluate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision, engine=args.engine)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
+                                 precision=args.precision, engine=args.engine)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
@@ -87,7 +114,8 @@ def _cmd_translate(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_lines
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint, precision=args.precision, engine=args.engine)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
+                                 precision=args.precision, engine=args.engine)
     if args.input:
         _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
     elif sys.stdin.isatty():
@@ -113,7 +141,7 @@ def _cmd_attention(args) -> int:
     from seqlab.api import Translator
     from seqlab.evaluation.plots import plot_attention
 
-    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device)
     amap = translator.attention(args.sentence)
     plot_attention(amap.weights, amap.src_tokens, amap.tgt_tokens, args.out, title=amap.translation)
     print(f"{amap.translation}\nwrote {args.out}")
@@ -129,6 +157,24 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_generate(args) -> int:
+    from seqlab.tasks.lm import generate
+    from seqlab.tasks.run import load_run
+
+    run = load_run(args.run, checkpoint=args.checkpoint, task="lm")
+    print(generate(run.model, run.data.text, args.prompt, max_tokens=args.max_tokens, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, seed=args.seed))
+    return 0
+
+
+def _default_curves(run: Path) -> list[str]:
+    """Training loss, dev loss and the dev metric that picks ``best`` (e.g. dev_bleu)."""
+    from seqlab.config import load_config
+
+    best = load_config(run / "config.yaml").train.best_metric
+    return ["loss", "dev_loss"] + ([f"dev_{best}"] if best != "loss" else [])
+
+
 def _cmd_plot(args) -> int:
     from seqlab.evaluation.plots import plot_curves
 
@@ -136,7 +182,8 @@ def _cmd_plot(args) -> int:
     if not path.is_file():
         raise SeqlabError(f"{path}: no metrics log in this run folder")
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    plot_curves(records, args.keys.split(","), args.out)
+    keys = args.keys.split(",") if args.keys else _default_curves(Path(args.run))
+    plot_curves(records, keys, args.out)
     print(f"wrote {args.out}")
     return 0
 
@@ -171,15 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
     t.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
     t.set_defaults(func=_cmd_train)
 
     def run_args(q):
         q.add_argument("run", help="run folder written by seqlab train")
         q.add_argument("--checkpoint", default="best", help="best (default) or last")
+        q.add_argument("--device", default="auto", help="auto (default: CUDA when available), cpu, cuda or cuda:N")
 
     def precision_arg(q):
-        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                       help="decode in float32, under bf16 autocast, auto (bf16 where the CPU computes it "
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"],
+                       help="decode in float32, under bf16/fp16 autocast, auto (bf16 where the CPU computes it "
                             "natively), or with int8 linear layers (default: the run's decode.precision)")
         q.add_argument("--engine", choices=["native", "ctranslate2", "onnx"], default="native",
                        help="decode with PyTorch (native) or through a model exported into RUN/export/ "
@@ -220,9 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "where --engine finds it)")
     x.set_defaults(func=_cmd_export)
 
+    g = sub.add_parser("generate", help="continue a prompt with a trained language model (task: lm)")
+    run_args(g)
+    g.add_argument("--prompt", default="", help="the text to continue (default: start a new document)")
+    g.add_argument("--max-tokens", type=int, default=200, help="most tokens to generate")
+    g.add_argument("--temperature", type=float, default=1.0, help="0 = greedy, < 1 sharper, > 1 flatter")
+    g.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
+    g.add_argument("--top-p", type=float, help="sample from the smallest set of tokens with this probability mass")
+    g.add_argument("--seed", type=int, help="seed the sampling (same seed, same text)")
+    g.set_defaults(func=_cmd_generate)
+
     pl = sub.add_parser("plot", help="plot training curves from a run's metrics.jsonl")
     pl.add_argument("run")
-    pl.add_argument("--keys", default="loss,dev_loss,dev_bleu")
+    pl.add_argument("--keys", help="comma-separated metrics (default: loss, dev_loss and the run's best metric)")
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 
@@ -244,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "train":  # key=value overrides may stand after options, e.g. --out RUN k=v
         args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
         extra = [e for e in extra if e not in args.overrides]

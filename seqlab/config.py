@@ -44,6 +44,7 @@ __all__ = [
     "DataConfig",
     "DecodeConfig",
     "ExperimentConfig",
+    "GPTConfig",
     "ModelConfig",
     "RecurrentConfig",
     "TokenizerConfig",
@@ -182,8 +183,8 @@ class TransformerConfig:
 
     def check(self, cfg: ExperimentConfig) -> None:
         t = cfg.train
-        if self.d_model % self.heads:
-            raise ConfigError("model.heads", f"d_model={self.d_model} must be divisible by heads={self.heads}")
+        _check_heads(self)
+        _check_sizes(self)
         decays_below_one = t.teacher_forcing_decay_steps > 0 and t.teacher_forcing_min < 1.0
         if t.teacher_forcing < 1.0 or decays_below_one:
             raise ConfigError(
@@ -191,16 +192,24 @@ class TransformerConfig:
                 "a Transformer decodes all positions in parallel and is trained with teacher forcing "
                 "only; set 1.0 (scheduled sampling is for recurrent models)",
             )
-        _check_seq2seq_sizes(self, cfg)
+        _check_shared_embeddings(self, cfg)
 
 
-def _check_seq2seq_sizes(m: TransformerConfig | RecurrentConfig, cfg: ExperimentConfig) -> None:
-    """What both encoder-decoder configs require: depth, positions, a joint vocabulary to share."""
-    if m.share_embeddings and not cfg.tokenizer.joint:
-        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
+def _check_heads(m: TransformerConfig | GPTConfig) -> None:
+    if m.d_model % m.heads:
+        raise ConfigError("model.heads", f"d_model={m.d_model} must be divisible by heads={m.heads}")
+
+
+def _check_sizes(m: TransformerConfig | RecurrentConfig | GPTConfig) -> None:
+    """At least one layer and one position."""
     for name, value in (("layers", m.layers), ("max_positions", m.max_positions)):
         if value < 1:
             raise ConfigError(f"model.{name}", "must be at least 1")
+
+
+def _check_shared_embeddings(m: TransformerConfig | RecurrentConfig, cfg: ExperimentConfig) -> None:
+    if m.share_embeddings and not cfg.tokenizer.joint:
+        raise ConfigError("model.share_embeddings", "needs tokenizer.joint: true (one vocabulary)")
 
 
 @dataclass
@@ -235,10 +244,39 @@ class RecurrentConfig:
         return self.hidden
 
     def check(self, cfg: ExperimentConfig) -> None:
-        _check_seq2seq_sizes(self, cfg)
+        _check_sizes(self)
+        _check_shared_embeddings(self, cfg)
 
 
-ModelConfig = Union[TransformerConfig, RecurrentConfig]
+@dataclass
+class GPTConfig:
+    """A decoder-only Transformer language model (Radford et al. 2018, 2019): causal blocks only."""
+
+    type: Literal["gpt"] = "gpt"
+    layers: int = 4
+    d_model: int = 128
+    heads: int = 4
+    ffn: int = 512
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    norm: Literal["post", "pre"] = "pre"
+    positions: Literal["sinusoidal", "learned"] = "learned"
+    max_positions: int = 256
+    """Longest context, in tokens (at least ``data.block_size``)."""
+    tie_output: bool = True
+    """Output projection shares the token embedding matrix."""
+    init: Literal["xavier", "kaiming", "normal"] = "normal"
+
+    @property
+    def width(self) -> int:
+        return self.d_model
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        _check_heads(self)
+        _check_sizes(self)
+
+
+ModelConfig = Union[TransformerConfig, RecurrentConfig, GPTConfig]
 
 
 @dataclass
@@ -268,8 +306,9 @@ class TrainConfig:
     teacher_forcing_min: float = _probability(1.0)
     teacher_forcing_decay_steps: int = _at_least(0, 0)
     """Linearly decay ``teacher_forcing`` to ``teacher_forcing_min`` over this many steps."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """``auto``: bf16 autocast where the hardware computes bf16 natively, else fp32 (seqlab.precision)."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """``auto``: bf16 autocast where the hardware computes bf16 natively, fp16 with loss scaling on
+    GPUs without bf16, else fp32 (seqlab.precision)."""
     eval_every: int = _at_least(1, 500)
     log_every: int = _at_least(1, 50)
     checkpoint_every: int | None = _at_least(1, None)
@@ -281,6 +320,8 @@ class TrainConfig:
     reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
     the task's default."""
     threads: int | None = _at_least(1, None)
+    device: str = "auto"
+    """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
 
 @dataclass
@@ -292,7 +333,7 @@ class DecodeConfig:
     max_len_ratio: float = _positive(1.5)
     max_len_offset: int = _at_least(0, 10)
     n_best: int = _at_least(1, 1)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
     on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively."""
 
@@ -469,6 +510,9 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     if cfg.decode.n_best > cfg.decode.beam:
         raise ConfigError("decode.n_best", f"n_best={cfg.decode.n_best} needs decode.beam of at least as many "
                           f"(beam={cfg.decode.beam})")
+    from seqlab.devices import check_device  # devices imports torch; config loads without it
+
+    check_device(t.device)
     cfg.data.check(cfg)
     cfg.model.check(cfg)
 

@@ -7,7 +7,10 @@ slower than fp32 (1024 x 1024 products on 2 threads: 100 GFLOP/s in fp32, under 
 So precision is a question for the hardware:
 
 * ``auto`` (the default of ``train.precision`` and ``decode.precision``): ``bf16`` where
-  :func:`native_bf16` says the device computes bf16 natively, ``fp32`` elsewhere;
+  :func:`native_bf16` says the device computes bf16 natively; on a GPU without bf16 (before
+  Ampere) ``fp16`` autocast, whose small range needs the loss scaled during training
+  (:func:`grad_scaler`); ``fp32`` on any other CPU;
+* ``fp16``: float16 autocast (meant for GPUs; on a CPU it runs, slowly, after a warning);
 * ``fp32``: always float32;
 * ``bf16``: always bf16 autocast; on a device without native bf16 it still runs, after one
   :class:`SlowPrecisionWarning` naming the device's capability.
@@ -34,11 +37,13 @@ __all__ = [
     "autocast_context",
     "cpu_capability",
     "describe_precision",
+    "grad_scaler",
     "native_bf16",
     "resolve_precision",
 ]
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class SlowPrecisionWarning(UserWarning):
@@ -103,7 +108,12 @@ def resolve_precision(name: str, device: str | torch.device = "cpu") -> str:
     if name not in PRECISIONS:
         raise SeqlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if _device_type(device) == "cuda" else "fp32"
+    if name == "fp16" and _device_type(device) == "cpu":
+        warnings.warn("precision fp16 on the CPU: float16 products have no fast CPU kernels and a small range; "
+                      "use precision auto (bf16 where native, else fp32)", SlowPrecisionWarning, stacklevel=2)
     if name == "bf16" and not native_bf16(device):
         warnings.warn(f"precision bf16: {_device_description(device)} has no native bf16 arithmetic, so bf16 "
                       "will run much slower than fp32 (often 10-100x); use precision auto or fp32",
@@ -121,7 +131,18 @@ def describe_precision(name: str, resolved: str, device: str | torch.device = "c
 
 
 def autocast_context(precision: str, device: str | torch.device = "cpu"):
-    """A context that runs its products at ``precision`` (already resolved: ``fp32`` or ``bf16``)."""
-    if precision not in ("fp32", "bf16"):
-        raise SeqlabError(f"autocast_context needs a resolved precision, fp32 or bf16, got {precision!r}")
-    return torch.autocast(_device_type(device), dtype=torch.bfloat16, enabled=precision == "bf16")
+    """A context that runs its products at ``precision`` (already resolved: ``fp32``, ``bf16`` or ``fp16``)."""
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise SeqlabError(f"autocast_context needs a resolved precision, fp32, bf16 or fp16, got {precision!r}")
+    return torch.autocast(_device_type(device), dtype=_DTYPES.get(precision, torch.bfloat16),
+                          enabled=precision != "fp32")
+
+
+def grad_scaler(precision: str, device: str | torch.device = "cpu") -> torch.amp.GradScaler:
+    """The loss scaler of a training run: active for ``fp16`` only.
+
+    float16 has 5 exponent bits, so small gradients underflow to zero; the scaler multiplies the
+    loss by S before backward and divides the gradients by S before the step (skipping steps whose
+    gradients overflowed, and adapting S). bf16 has float32's exponent range and needs none of it.
+    """
+    return torch.amp.GradScaler(_device_type(device), enabled=precision == "fp16")

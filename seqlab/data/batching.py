@@ -49,6 +49,13 @@ class Batch:
     def __len__(self) -> int:
         return len(self.index)
 
+    def select_rows(self, rows: Sequence[int]) -> Batch:
+        """The batch of rows ``rows`` only (a process's share in data-parallel training)."""
+        index = torch.tensor(list(rows), dtype=torch.long, device=self.src.device)
+        tgt_out = self.tgt_out.index_select(0, index)
+        return Batch(src=self.src.index_select(0, index), tgt_in=self.tgt_in.index_select(0, index),
+                     tgt_out=tgt_out, n_tokens=int(tgt_out.ne(PAD).sum()), index=[self.index[i] for i in rows])
+
     def to(self, device: torch.device | str) -> Batch:
         """The same batch with its tensors on ``device``."""
         return Batch(

@@ -130,11 +130,11 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
     from ctranslate2.specs import transformer_spec as ts
 
     model = transformer_of(model, "CTranslate2 export")
-    pre_norm = isinstance(model.encoder_norm, nn.LayerNorm)
-    enc, dec = model.encoder_layers, model.decoder_layers
+    pre_norm = isinstance(model.encoder.norm, nn.LayerNorm)
+    enc, dec = model.encoder.layers, model.decoder_layers
     spec = ts.TransformerSpec.from_config((len(enc), len(dec)), enc[0].self_attn.h, pre_norm=pre_norm,
                                           activation=common_spec.Activation.RELU)
-    for side, embed in ((spec.encoder, model.src_embed), (spec.decoder, model.tgt_embed)):
+    for side, embed in ((spec.encoder, model.encoder.embed), (spec.decoder, model.tgt_embed)):
         emb = side.embeddings[0] if isinstance(side.embeddings, list) else side.embeddings
         emb.weight = _numpy(embed.embedding.weight)
         side.scale_embeddings = True  # sqrt(d) E[w]
@@ -147,7 +147,7 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
         _set_cross_attention(layer_spec.attention, layer.cross_attn, layer.add_norm_2.norm)
         _set_ffn(layer_spec.ffn, layer.ffn, layer.add_norm_3.norm)
     if pre_norm:
-        _set_norm(spec.encoder.layer_norm, model.encoder_norm)
+        _set_norm(spec.encoder.layer_norm, model.encoder.norm)
         _set_norm(spec.decoder.layer_norm, model.decoder_norm)
     _set_linear(spec.decoder.projection, model.generator.weight, model.generator.bias)
     spec.register_source_vocabulary(_vocabulary(tokenizers.src, "source"))

@@ -31,7 +31,7 @@ from seqlab.text.pair import TokenizerPair
 
 __all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "open_engine"]
 
-PRECISIONS = {"native": ("fp32", "bf16", "int8"), "ctranslate2": ("fp32", "int8"), "onnx": ("fp32",)}
+PRECISIONS = {"native": ("fp32", "bf16", "fp16", "int8"), "ctranslate2": ("fp32", "int8"), "onnx": ("fp32",)}
 """The precisions each engine decodes in."""
 
 ENGINES = tuple(PRECISIONS)
@@ -106,9 +106,9 @@ class Engine:
     precision: str
 
     def context(self):
-        """The autocast context the PyTorch model runs in (bf16 autocast for ``bf16``)."""
+        """The autocast context the PyTorch model runs in (bf16/fp16 autocast for ``bf16``/``fp16``)."""
         device = "cpu" if self.model is None else next(self.model.parameters()).device
-        return autocast_context("bf16" if self.precision == "bf16" else "fp32", device)
+        return autocast_context("fp32" if self.precision == "int8" else self.precision, device)
 
 
 def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: TokenizerPair,

@@ -24,6 +24,7 @@ with dynamic batch, source and cache lengths; it needs the ``onnx`` package, dec
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ def export_onnx(model: nn.Module, out: str | Path) -> Path:
         SeqlabError: a model that is not a Transformer, or no ``onnx`` package.
     """
     model = transformer_of(model, "ONNX export")
+    if next(model.parameters()).device.type != "cpu":
+        model = copy.deepcopy(model).cpu()  # traced on the CPU; ONNX Runtime runs it on the CPU
     try:
         import onnx  # noqa: F401  (torch.onnx.export needs it)
     except ImportError:

@@ -11,14 +11,16 @@ and exposes it in three pieces:
 
 * ``features(src, tgt_in)`` — teacher-forced decoder outputs h_t for every target position at once
   (training), and ``output_layer``, the linear map z_t = W h_t + b to the logits; ``forward`` is
-  the two composed. The trainer keeps them apart so the loss can fuse the output layer with the
-  softmax (:func:`seqlab.training.loss.output_layer_nll`);
+  the two composed. The translation task's objective keeps them apart so the loss can fuse the
+  output layer with the softmax (:func:`seqlab.training.loss.output_layer_nll`);
 * ``encode(src)`` — run the encoder once and return the initial :class:`DecoderState`;
 * ``decode_step(state, y_prev)`` — logits for the next token given the previous one, and the new
   state (a key/value cache for the Transformer, h_t / c_t for recurrent decoders).
 
-A decoder-only language model implements the same ``decode_step`` over a state made by
-``start(prefix)``, so the same decoding functions drive generation.
+A language model (:class:`LanguageModel`: the decoder-only Transformer of
+:mod:`seqlab.models.gpt`, the recurrent LMs of :mod:`seqlab.models.recurrent_lm`) implements the
+same ``decode_step`` over a state made by ``start(prefix)``, so the same decoding functions drive
+generation (``seqlab generate``).
 """
 
 from __future__ import annotations

@@ -20,14 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.config import TransformerConfig
-from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
+from seqlab.models.base import DecoderState, Seq2SeqModel
 from seqlab.nn.linear import Linear
 from seqlab.nn.positional import (
     LearnedPositions,
     PositionalEmbedding,
     SinusoidalPositions,
 )
-from seqlab.nn.transformer_layers import DecoderLayer, EncoderLayer
+from seqlab.nn.transformer_layers import DecoderLayer, EncoderLayer, TransformerEncoder
 from seqlab.text.specials import PAD
 
 __all__ = ["TransformerSeq2Seq", "TransformerState", "build_transformer"]
@@ -59,38 +59,40 @@ class TransformerSeq2Seq(Seq2SeqModel):
     """Encoder-decoder Transformer built from already-constructed parts.
 
     Args:
-        src_embed: source :class:`PositionalEmbedding`.
+        encoder: the :class:`TransformerEncoder` (source embedding, N encoder layers).
         tgt_embed: target :class:`PositionalEmbedding`.
-        encoder_layers: N :class:`EncoderLayer`.
         decoder_layers: N :class:`DecoderLayer`.
         generator: the output projection d_model -> V (weight may be tied to the target embedding).
-        pre_norm: layers are pre-norm, so the encoder and decoder end with a LayerNorm.
+        pre_norm: layers are pre-norm, so the decoder ends with a LayerNorm.
     """
 
-    def __init__(self, *, src_embed: PositionalEmbedding, tgt_embed: PositionalEmbedding,
-                 encoder_layers: list[EncoderLayer], decoder_layers: list[DecoderLayer],
-                 generator: nn.Linear, pre_norm: bool):
+    def __init__(self, *, encoder: TransformerEncoder, tgt_embed: PositionalEmbedding,
+                 decoder_layers: list[DecoderLayer], generator: nn.Linear, pre_norm: bool):
         super().__init__()
-        self.src_embed, self.tgt_embed = src_embed, tgt_embed
-        self.encoder_layers = nn.ModuleList(encoder_layers)
+        self.encoder, self.tgt_embed = encoder, tgt_embed
         self.decoder_layers = nn.ModuleList(decoder_layers)
         d = generator.in_features
-        self.encoder_norm = nn.LayerNorm(d) if pre_norm else nn.Identity()
         self.decoder_norm = nn.LayerNorm(d) if pre_norm else nn.Identity()
         self.generator = generator
-        self.src_vocab_size = src_embed.embedding.num_embeddings
+        self.src_vocab_size = encoder.embed.embedding.num_embeddings
         self.tgt_vocab_size = generator.out_features
-        self.max_positions = min(src_embed.max_positions, tgt_embed.max_positions)
+        self.max_positions = min(encoder.embed.max_positions, tgt_embed.max_positions)
+
+    @staticmethod
+    def upgrade_state_dict(state_dict: dict, prefix: str) -> None:
+        """Rename, in place, the weights of run folders written before the encoder was a module of
+        its own (``src_embed.*``, ``encoder_layers.*``, ``encoder_norm.*``)."""
+        renames = {"src_embed.": "encoder.embed.", "encoder_layers.": "encoder.layers.", "encoder_norm.": "encoder.norm."}
+        for key in list(state_dict):
+            for old, new in renames.items():
+                if key.startswith(prefix + old):
+                    state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
 
     # ---------------------------------------------------------------- encoder
 
     def run_encoder(self, src: Tensor) -> tuple[Tensor, Tensor]:
         """(B, S) ids -> memory (B, S, d) and its mask (B, 1, 1, S)."""
-        mask = padding_mask(src)[:, None, None, :]  # (B, 1, 1, S)
-        x = self.src_embed(src)
-        for layer in self.encoder_layers:
-            x = layer(x, mask)
-        return self.encoder_norm(x), mask
+        return self.encoder(src)
 
     # ---------------------------------------------------------------- teacher forcing
 
@@ -199,10 +201,14 @@ def build_transformer(cfg: TransformerConfig, src_vocab_size: int, tgt_vocab_siz
     layer_args = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, pre_norm=pre_norm)
     n_dec = cfg.decoder_layers or cfg.layers
     generator = Linear(d, tgt_vocab_size, bias=False)
+    encoder = TransformerEncoder(
+        embed=PositionalEmbedding(src_tok, positions(), dropout=cfg.dropout),
+        layers=[EncoderLayer(d, cfg.heads, cfg.ffn, **layer_args) for _ in range(cfg.layers)],
+        pre_norm=pre_norm,
+    )
     model = TransformerSeq2Seq(
-        src_embed=PositionalEmbedding(src_tok, positions(), dropout=cfg.dropout),
+        encoder=encoder,
         tgt_embed=PositionalEmbedding(tgt_tok, positions(), dropout=cfg.dropout),
-        encoder_layers=[EncoderLayer(d, cfg.heads, cfg.ffn, **layer_args) for _ in range(cfg.layers)],
         decoder_layers=[DecoderLayer(d, cfg.heads, cfg.ffn, **layer_args) for _ in range(n_dec)],
         generator=generator,
         pre_norm=pre_norm,

@@ -4,6 +4,12 @@ Encoder layer:   x = AddNorm(x, SelfAttention(x));  x = AddNorm(x, FFN(x))
 Decoder layer:   y = AddNorm(y, MaskedSelfAttention(y))
                  y = AddNorm(y, CrossAttention(Q=y, K=V=memory))
                  y = AddNorm(y, FFN(y))
+Causal block:    an encoder layer under the causal mask, with a key/value cache
+                 (``EncoderLayer.forward_causal``: a decoder layer without cross-attention,
+                 the block of a decoder-only model)
+Encoder:         memory = Norm(EncoderLayer_N(... EncoderLayer_1(sqrt(d) E[x] + PE)))
+                 (Norm only for pre-norm layers), reused by the encoder-decoder and by encoders
+                 of other tasks (e.g. a classifier)
 Add & Norm:      post-norm (the paper):  LayerNorm(x + Dropout(Sublayer(x)))
                  pre-norm (option):      x + Dropout(Sublayer(LayerNorm(x)))
 Feed-forward:    FFN(x) = max(0, x W_1 + b_1) W_2 + b_2
@@ -19,8 +25,11 @@ from torch import Tensor, nn
 from seqlab.nn.attention import MultiHeadAttention
 from seqlab.nn.dropout import Dropout
 from seqlab.nn.linear import Linear
+from seqlab.nn.positional import PositionalEmbedding
+from seqlab.text.specials import PAD
 
-__all__ = ["AddNorm", "DecoderLayer", "EncoderLayer", "FeedForward"]
+__all__ = ["AddNorm", "DecoderLayer", "EncoderLayer", "FeedForward", "TransformerEncoder",
+           "cached_self_attention"]
 
 
 class FeedForward(nn.Module):
@@ -70,6 +79,73 @@ class EncoderLayer(nn.Module):
         x = self.add_norm_1(x, lambda h: self.self_attn(h, h, h, mask)[0])
         return self.add_norm_2(x, self.ffn)
 
+    def forward_causal(self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
+                       causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The same layer under a causal mask, after ``t`` cached positions: the block of a
+        decoder-only model (a decoder layer without cross-attention).
+
+        Args:
+            y: (B, T, d) inputs at the new positions.
+            past_k, past_v, causal: see :func:`cached_self_attention`.
+
+        Returns:
+            (B, T, d) outputs and the keys/values of all t + T positions (the new cache).
+        """
+        cache = None
+
+        def masked_self(h: Tensor) -> Tensor:
+            nonlocal cache
+            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal)
+            return out
+
+        y = self.add_norm_1(y, masked_self)
+        return self.add_norm_2(y, self.ffn), cache
+
+
+class TransformerEncoder(nn.Module):
+    """Token + position embedding, N encoder layers, and a final LayerNorm when the layers are pre-norm.
+
+    Args:
+        embed: the source :class:`PositionalEmbedding`.
+        layers: the N :class:`EncoderLayer`.
+        pre_norm: the layers are pre-norm (their outputs are not normalised, so the stack ends
+            with a LayerNorm).
+    """
+
+    def __init__(self, *, embed: PositionalEmbedding, layers: list[EncoderLayer], pre_norm: bool):
+        super().__init__()
+        self.embed = embed
+        self.layers = nn.ModuleList(layers)
+        self.norm = nn.LayerNorm(embed.embedding.embedding_dim) if pre_norm else nn.Identity()
+
+    def forward(self, src: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, S) ids, right-padded -> memory (B, S, d) and its mask (B, 1, 1, S), True at real tokens."""
+        mask = src.ne(PAD)[:, None, None, :]  # (B, 1, 1, S)
+        x = self.embed(src)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x), mask
+
+
+def cached_self_attention(attn: MultiHeadAttention, h: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
+                          causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Masked self-attention of the positions in ``h`` after the ``t`` positions already cached.
+
+    Args:
+        attn: the self-attention.
+        h: (B, T, d) inputs at the new positions.
+        past_k, past_v: (B, h, t, d_k) keys/values of the earlier positions, or None.
+        causal: mask future positions (all positions at once, ``past_k`` None); False when ``h``
+            is the single newest position.
+
+    Returns:
+        (B, T, d) outputs and the keys/values of all t + T positions (the extended cache).
+    """
+    q, k, v = attn.project_qkv(h)  # (B, h, T, d_k) each
+    if past_k is not None:
+        k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, h, t+T, d_k)
+    return attn.attend_projected(q, k, v, causal=causal)[0], (k, v)
+
 
 class DecoderLayer(nn.Module):
     """Masked self-attention, cross-attention over the encoder output, feed-forward."""
@@ -107,11 +183,8 @@ class DecoderLayer(nn.Module):
 
         def masked_self(h: Tensor) -> Tensor:
             nonlocal cache
-            q, k, v = self.self_attn.project_qkv(h)  # (B, h, T, d_k) each
-            if past_k is not None:
-                k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, h, t+T, d_k)
-            cache = (k, v)
-            return self.self_attn.attend_projected(q, k, v, causal=causal)[0]
+            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal)
+            return out
 
         def cross(h: Tensor) -> Tensor:
             nonlocal attn

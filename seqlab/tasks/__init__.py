@@ -39,7 +39,8 @@ How to add a task
      (batches per epoch) and ``iterate(epoch, pos)`` yielding ``(epoch, pos, batch)`` forever,
      deterministic in ``(train.seed, epoch)``, so a resumed run continues at the exact batch;
    * ``load(run_dir) -> TaskData``: the same without training data (``batches``/``dev`` None),
-     for commands that use a trained run;
+     for commands that use a trained run (:func:`seqlab.tasks.run.load_run` gives them the
+     config, task, tokenizer(s) and model of any run folder);
    * ``build_model(data) -> nn.Module``: an untrained model (vocab sizes from ``data.text``);
    * ``objective(model) -> nn.Module``: its ``forward(batch, *, step)`` returns
      ``(loss_sum, nll_sum, n)``: the training loss summed over ``n`` units (tokens, examples,
@@ -65,6 +66,7 @@ __all__ = ["TASKS", "Task", "TaskData", "get_task", "make_task"]
 
 TASKS: dict[str, str] = {
     "translation": "seqlab.tasks.translation:TranslationTask",
+    "lm": "seqlab.tasks.lm:LanguageModelTask",
 }
 """Task name (the config's ``task``) -> ``module:Class``, imported on first use."""
 

@@ -391,8 +391,9 @@ def _upgrade_keys(model: nn.Module, saved: dict[str, Tensor]) -> None:
     """Rename, in place, weights that older seqlab versions stored in another layout.
 
     A module whose parameter layout changed defines ``upgrade_state_dict(state_dict, prefix)``
-    (e.g. :meth:`seqlab.nn.attention.MultiHeadAttention.upgrade_state_dict`), which its own
-    ``load_state_dict`` also calls; here it runs first so names are matched in the new layout.
+    (e.g. :meth:`seqlab.nn.attention.MultiHeadAttention.upgrade_state_dict`, which its own
+    ``load_state_dict`` also calls, and :meth:`seqlab.models.transformer.TransformerSeq2Seq.upgrade_state_dict`);
+    here it runs first so names are matched in the new layout.
     """
     for name, module in model.named_modules():
         upgrade = getattr(module, "upgrade_state_dict", None)

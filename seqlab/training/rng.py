@@ -9,7 +9,9 @@ split into tensors (stored in safetensors) and plain JSON, so a checkpoint never
 * ``numpy``: numpy's legacy global generator, only when numpy has been imported (its 624 key
   words as an int64 tensor, the position and cached Gaussian in JSON).
 
-CUDA generators are not captured (seqlab trains on CPU).
+* ``cuda.N``: the generator of GPU N, when CUDA has been initialised in this process
+  (``torch.cuda.get_rng_state(N)``); restored where that GPU exists, so a run trained on a GPU
+  resumes on the CPU (its CUDA states are then unused) and the other way round.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def capture_rng_state() -> tuple[dict[str, Tensor], dict]:
     """
     version, internal, gauss_next = random.getstate()
     tensors: dict[str, Tensor] = {"torch": torch.get_rng_state().clone()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i in range(torch.cuda.device_count()):
+            tensors[f"cuda.{i}"] = torch.cuda.get_rng_state(i).cpu()
     json_part: dict = {"python": [version, list(internal), gauss_next]}
     if "numpy" in sys.modules:
         kind, keys, pos, has_gauss, cached = sys.modules["numpy"].random.get_state()
@@ -68,6 +73,10 @@ def restore_rng_state(tensors: dict[str, Tensor], json_part: dict) -> None:
             f"found tensors {sorted(tensors)} and json {sorted(json_part)}"
         )
     torch.set_rng_state(tensors["torch"].to(dtype=torch.uint8, device="cpu"))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for name, state in tensors.items():
+        if name.startswith("cuda.") and int(name[5:]) < gpus:
+            torch.cuda.set_rng_state(state.to(dtype=torch.uint8, device="cpu"), int(name[5:]))
     version, internal, gauss_next = json_part["python"]
     random.setstate((version, tuple(internal), gauss_next))
     if "numpy" in tensors and "numpy" in json_part:

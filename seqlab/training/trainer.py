@@ -35,8 +35,10 @@ from tqdm import tqdm
 from seqlab import __version__
 from seqlab.config import ExperimentConfig, config_to_dict, load_config, save_config
 from seqlab.errors import CheckpointError
-from seqlab.precision import autocast_context, describe_precision, resolve_precision
+from seqlab.precision import autocast_context, describe_precision, grad_scaler, resolve_precision
 from seqlab.tasks import Task, TaskData, make_task
+from seqlab.devices import to_device
+from seqlab.training.distributed import Cluster, shard
 from seqlab.training.checkpoint import (
     RUN_FORMAT,
     check_run_format,
@@ -87,8 +89,11 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loop: _LoopState
     echo: object
+    cluster: Cluster = field(default_factory=Cluster)
     precision: str = "fp32"
-    """What ``train.precision`` resolved to on this hardware: ``fp32`` or ``bf16``."""
+    """What ``train.precision`` resolved to on this hardware: ``fp32``, ``bf16`` or ``fp16``."""
+    scaler: torch.amp.GradScaler | None = None
+    """Loss scaling for fp16 (disabled, a no-op, otherwise)."""
 
     @property
     def metrics_path(self) -> Path:
@@ -113,12 +118,14 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     tc, loop = run.cfg.train, run.loop
     budget = max_minutes if max_minutes is not None else tc.max_minutes
     start = time.monotonic()
-    stopped = _train_loop(run, budget, progress)
+    stopped = _train_loop(run, budget, progress and run.cluster.main)
     loop.train_seconds += time.monotonic() - start
     if loop.step % tc.eval_every != 0 or loop.step == 0:
         _evaluate_and_save(run)
-    echo(f"stopped at step {loop.step} ({stopped}); run folder {run.run_dir}")
-    return TrainResult(run.run_dir, loop.step, loop.epoch, stopped, loop.best, _last_eval(run.metrics_path))
+    run.echo(f"stopped at step {loop.step} ({stopped}); run folder {run.run_dir}")
+    last_eval = _last_eval(run.metrics_path) if run.cluster.main else {}
+    run.cluster.close()
+    return TrainResult(run.run_dir, loop.step, loop.epoch, stopped, loop.best, last_eval)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,43 +134,64 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
 
 def _set_up(cfg: ExperimentConfig | None, run_dir: Path, resume: bool, overrides: list[str] | None,
             echo) -> _Run:
-    """Run folder, task data, model, optimiser and schedule; the saved state when resuming."""
-    _prepare_run_dir(run_dir, resume)
+    """Run folder, task data, model, optimiser and schedule; the saved state when resuming.
+
+    With several processes, rank 0 writes the run folder (tokenizers, config) first and the other
+    ranks then read it, as a resumed run does.
+    """
     if resume:
+        _check_resumable(run_dir)
         cfg = load_config(run_dir / "config.yaml", overrides)
     else:
         cfg = dataclasses.replace(cfg, data=cfg.data.with_absolute_paths())
     tc = cfg.train
+    cluster = Cluster.from_environment(tc.device)
+    if not cluster.main:
+        echo = _silent
+    elif not resume:
+        _make_run_dir(run_dir)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
 
     task = make_task(cfg)
-    data = task.prepare(run_dir, resume=resume)
-    if not resume:
-        save_config(cfg, run_dir / "config.yaml")
-    model = task.build_model(data)
+    if cluster.main:
+        data = task.prepare(run_dir, resume=resume)
+        if not resume:
+            save_config(cfg, run_dir / "config.yaml")
+    cluster.barrier()
+    if not cluster.main:
+        data = task.prepare(run_dir, resume=True)
+    model = task.build_model(data).to(cluster.device)
+    if not cluster.main:  # the same initial weights (DDP copies rank 0's), other dropout draws
+        seed_everything(tc.seed + 7919 * cluster.rank)
     optimizer = build_optimizer(model, tc)
     scheduler = build_scheduler(optimizer, tc, cfg.model.width)
-    device = next(model.parameters()).device
-    precision = resolve_precision(tc.precision, device)  # fp32 or bf16 on this hardware
-    run = _Run(cfg, run_dir, task, data, model, task.objective(model), optimizer, scheduler, _LoopState(), echo,
-               precision)
+    objective = cluster.wrap(task.objective(model))
+    precision = resolve_precision(tc.precision, cluster.device)  # fp32 or bf16 on this hardware
+    run = _Run(cfg, run_dir, task, data, model, objective, optimizer, scheduler, _LoopState(), echo, cluster,
+               precision, grad_scaler(precision, cluster.device))
     n_params = sum(p.numel() for p in model.parameters())
-    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters, {data.description}, "
-         f"precision {describe_precision(tc.precision, precision, device)}")
+    ranks = f", {cluster.world} processes" if cluster.world > 1 else ""
+    echo(f"{cfg.name}: {type(model).__name__} with {n_params / 1e6:.2f}M parameters on {cluster.device}{ranks}, "
+         f"{data.description}, precision {describe_precision(tc.precision, precision, cluster.device)}")
     if resume:
         _restore(run)
     return run
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    if resume:
-        if not run_dir.is_dir():
-            raise CheckpointError(f"{run_dir}: no such run folder to resume")
-        if "last" not in list_checkpoints(run_dir / "checkpoints"):
-            raise CheckpointError(f"{run_dir}: nothing to resume, no checkpoints/last in the run folder")
-        return
+def _silent(*_args) -> None:
+    """The echo of ranks other than 0."""
+
+
+def _check_resumable(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder to resume")
+    if "last" not in list_checkpoints(run_dir / "checkpoints"):
+        raise CheckpointError(f"{run_dir}: nothing to resume, no checkpoints/last in the run folder")
+
+
+def _make_run_dir(run_dir: Path) -> None:
     if list_checkpoints(run_dir / "checkpoints"):
         raise CheckpointError(f"{run_dir} already holds a trained run; use --resume to continue it, "
                               "or choose another folder with --out")
@@ -175,9 +203,18 @@ def _restore(run: _Run) -> None:
     check_run_format(run.run_dir, "last")
     meta = load_checkpoint(run.run_dir / "checkpoints", "last", model=run.model, optimizer=run.optimizer,
                            scheduler=run.scheduler)
-    run.loop = _LoopState(**meta["trainer_state"])
-    restore_rng_state(*meta["rng_state"])
-    _truncate_log(run.metrics_path, run.loop.step)
+    state = dict(meta["trainer_state"])
+    rank_rng = state.pop("rank_rng", None)
+    if "scaler" in state:
+        run.scaler.load_state_dict(state.pop("scaler"))
+    saved_world = 1 if rank_rng is None else len(rank_rng)
+    if saved_world != run.cluster.world:
+        raise CheckpointError(f"{run.run_dir}/checkpoints/last was saved by {saved_world} process(es); resume it "
+                              f"with the same number (this run has {run.cluster.world})")
+    run.loop = _LoopState(**state)
+    restore_rng_state(*(meta["rng_state"] if rank_rng is None else rank_rng[run.cluster.rank]))
+    if run.cluster.main:
+        _truncate_log(run.metrics_path, run.loop.step)
     run.echo(f"resumed {run.run_dir} at step {run.loop.step} (epoch {run.loop.epoch}, batch {run.loop.batch_pos})")
 
 
@@ -188,10 +225,8 @@ def _restore(run: _Run) -> None:
 def _train_loop(run: _Run, budget: float | None, progress: bool) -> str:
     """Step until a stopping condition; return why it stopped."""
     tc, loop = run.cfg.train, run.loop
-    device = next(run.model.parameters()).device
-
     def autocast():
-        return autocast_context(run.precision, device)
+        return autocast_context(run.precision, run.cluster.device)
 
     start = time.monotonic()
     window = _new_window()
@@ -202,14 +237,12 @@ def _train_loop(run: _Run, budget: float | None, progress: bool) -> str:
     run.model.train()
     with _stop_on_signal() as stop_requested:
         while True:
-            if stop_requested():
-                stopped = "interrupted"
-                break
             if loop.step >= tc.max_steps:
                 stopped = "max_steps"
                 break
-            if budget is not None and (time.monotonic() - start) / 60 >= budget:
-                stopped = "time budget"
+            out_of_time = budget is not None and (time.monotonic() - start) / 60 >= budget
+            if run.cluster.any(stop_requested() or out_of_time):  # every rank stops at the same step
+                stopped = "time budget" if out_of_time else "interrupted"
                 break
             epoch, pos, batch = next(batches)
             if tc.max_epochs is not None and epoch >= tc.max_epochs:
@@ -233,7 +266,8 @@ def _train_loop(run: _Run, budget: float | None, progress: bool) -> str:
                           "lr": run.scheduler.get_last_lr()[0], "grad_norm": grad_norm, "teacher_forcing": ratio,
                           "tokens_per_s": window["tokens"] / max(elapsed, 1e-9),
                           "grad_norms": window["grad_norms"]}  # the global norm of every step
-                _log(run.metrics_path, record)
+                if run.cluster.main:
+                    _log(run.metrics_path, record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
                 window = _new_window()
             if loop.step % tc.eval_every == 0:
@@ -261,13 +295,22 @@ def _train_step(run: _Run, batch, autocast) -> tuple[torch.Tensor, torch.Tensor,
     Returns:
         (loss sum, NLL sum, units, global gradient norm before clipping).
     """
-    tc = run.cfg.train
+    tc, cluster = run.cfg.train, run.cluster
+    batch = to_device(shard(batch, cluster.rank, cluster.world), cluster.device)
     with autocast():
         loss_sum, nll_sum, n = run.objective(batch, step=run.loop.step)
     run.optimizer.zero_grad(set_to_none=True)
-    (loss_sum / n).backward()
+    scaler = run.scaler
+    if cluster.world == 1:
+        scaler.scale(loss_sum / n).backward()
+    else:  # DDP averages over ranks: each rank scales by world / N so the mean is sum_r loss_r / N
+        total_loss, nll_sum, n = cluster.sum([float(loss_sum), float(nll_sum), float(n)])
+        scaler.scale(loss_sum * (cluster.world / n)).backward()
+        loss_sum = torch.tensor(total_loss)
+    scaler.unscale_(run.optimizer)  # fp16: true gradients before clipping; otherwise nothing
     grad_norm = clip_gradients(run.model.parameters(), clip_norm=tc.clip_norm, clip_value=tc.clip_value)
-    run.optimizer.step()
+    scaler.step(run.optimizer)  # the optimizer's step (skipped by fp16 when a gradient overflowed)
+    scaler.update()
     return loss_sum.detach(), nll_sum, n, grad_norm
 
 
@@ -298,8 +341,14 @@ def _stop_on_signal():
 
 
 def _evaluate_and_save(run: _Run) -> bool:
-    """Evaluate, log, save ``last`` (and ``best``); return True when patience has run out."""
+    """Evaluate, log, save ``last`` (and ``best``); return True when patience has run out.
+
+    Every rank calls it (the RNG states of all ranks go into ``last``); rank 0 evaluates and writes.
+    """
     tc, loop = run.cfg.train, run.loop
+    if not run.cluster.main:
+        _checkpoint(run, "last", {})
+        return run.cluster.any(False)
     metrics = run.task.evaluate(run.model, run.data)
     logged = {f"dev_{k}": v for k, v in metrics.items()}
     if metrics:
@@ -316,7 +365,7 @@ def _evaluate_and_save(run: _Run) -> bool:
     _checkpoint(run, "last", logged)
     if improved:
         _checkpoint(run, "best", logged, with_optimizer=False)
-    return tc.patience is not None and loop.bad_evals >= tc.patience
+    return run.cluster.any(tc.patience is not None and loop.bad_evals >= tc.patience)
 
 
 def _better(direction: str, value: float, best: float | None) -> bool:
@@ -327,15 +376,27 @@ def _better(direction: str, value: float, best: float | None) -> bool:
 
 
 def _checkpoint(run: _Run, name: str, metrics: dict, with_optimizer: bool = True) -> None:
-    """Save ``checkpoints/<name>``; with the optimiser, schedule, loop and RNG state unless for ``best``."""
+    """Save ``checkpoints/<name>``; with the optimiser, schedule, loop and RNG state unless for ``best``.
+
+    ``last`` is saved by every rank together: rank 0 writes it with the RNG state of each rank.
+    """
     full = with_optimizer
+    trainer_state = vars(run.loop).copy() if full else None
+    if full and run.scaler.is_enabled():
+        trainer_state["scaler"] = run.scaler.state_dict()
+    if full and run.cluster.world > 1:
+        rank_rng = run.cluster.gather(capture_rng_state())
+        if trainer_state is not None and rank_rng is not None:
+            trainer_state["rank_rng"] = rank_rng
+    if not run.cluster.main:
+        return
     save_checkpoint(
         run.run_dir / "checkpoints", name, model=run.model,
         optimizer=run.optimizer if full else None, scheduler=run.scheduler if full else None,
         meta={"run_format": RUN_FORMAT, "seqlab_version": __version__, "step": run.loop.step,
               "precision": run.precision, "config": config_to_dict(run.cfg), "metrics": metrics},
         rng=capture_rng_state() if full else None,
-        trainer_state=vars(run.loop).copy() if full else None,
+        trainer_state=trainer_state,
     )
 
 

@@ -92,7 +92,7 @@ def test_greedy_output_equals_seqlabs_on_a_trained_model(trained, trained_engine
     ids = _ids(trained.tokenizers, export_sentences)
     native = translate_batch(trained.model, ids, beam=1, length_penalty=0.6, **OPTIONS)
     exported = trained_engine.translate_ids(ids, beam=1, length_penalty=0.6, **OPTIONS)
-    assert len({tuple(t) for t in native.tokens}) > 10  # the model says different things
+    assert len({tuple(t) for t in native.tokens}) > 4  # the model says different things
     assert exported.tokens == native.tokens
     assert exported.tokens[-1] == [] and exported.scores[-1] == 0.0  # the empty sentence
 
@@ -103,7 +103,7 @@ def test_beam_output_equals_seqlabs(beam, alpha, trained, no_specials_engine, ex
     ids = _ids(trained.tokenizers, export_sentences)
     native = translate_batch(model, ids, beam=beam, length_penalty=alpha, n_best=beam, **OPTIONS)
     exported = engine.translate_ids(ids, beam=beam, length_penalty=alpha, n_best=beam, **OPTIONS)
-    assert len({tuple(t) for t in native.tokens}) > 10
+    assert len({tuple(t) for t in native.tokens}) > 4
     assert exported.tokens == native.tokens
     assert [[t for t, _ in hyps] for hyps in exported.nbest] == [[t for t, _ in hyps] for hyps in native.nbest]
 

@@ -58,7 +58,7 @@ def test_translations_equal_seqlabs(beam, trained, trained_onnx, export_sentence
     ids = trained.tokenizers.src.encode_batch(export_sentences)
     native = translate_batch(trained.model, ids, beam=beam, length_penalty=0.6, **OPTIONS)
     exported = translate_batch(trained_onnx, ids, beam=beam, length_penalty=0.6, **OPTIONS)
-    assert len({tuple(t) for t in native.tokens}) > 10
+    assert len({tuple(t) for t in native.tokens}) > 4
     assert exported.tokens == native.tokens
     assert exported.scores == pytest.approx(native.scores, abs=1e-3)
 

@@ -69,7 +69,7 @@ def test_cross_attention_weights_cover_the_source_and_ignore_padding():
 def test_tied_and_shared_embeddings_are_one_parameter():
     cfg = TransformerConfig(layers=1, d_model=16, heads=2, ffn=32, share_embeddings=True, tie_output=True)
     model = build_transformer(cfg, 30, 30)
-    assert model.generator.weight is model.src_embed.embedding.weight is model.tgt_embed.embedding.weight
+    assert model.generator.weight is model.encoder.embed.embedding.weight is model.tgt_embed.embedding.weight
     untied = build_transformer(TransformerConfig(layers=1, d_model=16, heads=2, ffn=32, tie_output=False), 30, 31)
     assert untied.generator.weight is not untied.tgt_embed.embedding.weight
 
@@ -92,7 +92,7 @@ def test_learns_to_copy_sequences_exactly():
     cfg = TransformerConfig(layers=2, d_model=64, heads=4, ffn=128, dropout=0.0, max_positions=32)
     model = build_transformer(cfg, 14, 14)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98))
-    steps = 200  # linear warmup over 50 steps, then linear decay
+    steps = 300  # linear warmup over 50 steps, then linear decay (200 leave 1 of 50 rows wrong for some seeds)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(0.02, 1 - s / steps))
     g = torch.Generator().manual_seed(1)
     for _ in range(steps):
@@ -163,3 +163,21 @@ def test_beam_rows_share_the_cross_attention_keys_and_match_repeated_ones():
         assert kept.cross_k[0].size(0) == 1 and torch.equal(kept.cross_k[0], grouped.cross_k[0][1:])
         with pytest.raises(ValueError, match="single old group"):
             grouped.select(torch.tensor([0, 1, 3, 3, 4, 5]))
+
+
+def test_weights_saved_before_the_encoder_was_a_module_load_into_the_same_model():
+    """Run folders name the encoder's weights src_embed.*, encoder_layers.*, encoder_norm.*."""
+    model = tiny(norm="pre")
+    old_names = {"encoder.embed.": "src_embed.", "encoder.layers.": "encoder_layers.", "encoder.norm.": "encoder_norm."}
+    saved = {}
+    for key, value in model.state_dict().items():
+        prefix = next((p for p in old_names if key.startswith(p)), None)
+        saved[old_names[prefix] + key[len(prefix):] if prefix else key] = value.clone()
+    assert any(k.startswith("encoder_layers.") for k in saved)
+    fresh = tiny(norm="pre")
+    torch.nn.init.zeros_(fresh.encoder.layers[0].ffn.W_1.weight)
+    type(fresh).upgrade_state_dict(saved, "")
+    fresh.load_state_dict(saved, strict=True)
+    src, tgt_in = _batch()
+    with torch.no_grad():
+        assert torch.equal(fresh(src, tgt_in), model(src, tgt_in))

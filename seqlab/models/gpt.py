@@ -1,0 +1,109 @@
+"""A decoder-only Transformer language model (GPT: Radford et al. 2018, 2019).
+
+    h_0 = sqrt(d) E[x_1 .. x_T] + P                          token + position embeddings
+    h_l = Block_l(h_{l-1})      l = 1 .. N                   masked self-attention + FFN
+    p(x_{t+1} | x_<=t) = softmax(Norm(h_N)_t W_out)          W_out = E^T when tied
+
+Each block is :class:`~seqlab.nn.transformer_layers.EncoderLayer` run under the causal mask
+(``forward_causal``): a decoder layer without cross-attention. Generation keeps a key/value
+cache per layer, so a step costs one position, not the whole prefix;
+``tests/models/test_gpt.py`` holds cached step-by-step logits equal to the full forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from seqlab.config import GPTConfig
+from seqlab.models.base import DecoderState, LanguageModel
+from seqlab.models.transformer import _init_parameters  # the same initialisation as the encoder-decoder
+from seqlab.nn.linear import Linear
+from seqlab.nn.positional import LearnedPositions, PositionalEmbedding, SinusoidalPositions
+from seqlab.nn.transformer_layers import EncoderLayer
+from seqlab.text.specials import PAD
+
+__all__ = ["GPT", "GPTState", "build_gpt"]
+
+
+@dataclass
+class GPTState(DecoderState):
+    """Per layer the keys/values of the t positions read so far, (B, h, t, d_k); batch on dim 0."""
+
+    k: list[Tensor] = field(default_factory=list)
+    v: list[Tensor] = field(default_factory=list)
+    step: int = 0
+
+
+class GPT(LanguageModel):
+    """Decoder-only Transformer built from already-constructed parts.
+
+    Args:
+        embed: token + position :class:`PositionalEmbedding`.
+        layers: N :class:`EncoderLayer`, run causally.
+        generator: the output projection d_model -> V (weight may be tied to the embedding).
+        pre_norm: layers are pre-norm, so the stack ends with a LayerNorm.
+    """
+
+    def __init__(self, *, embed: PositionalEmbedding, layers: list[EncoderLayer], generator: nn.Linear,
+                 pre_norm: bool):
+        super().__init__()
+        self.embed = embed
+        self.layers = nn.ModuleList(layers)
+        self.norm = nn.LayerNorm(generator.in_features) if pre_norm else nn.Identity()
+        self.generator = generator
+        self.vocab_size = generator.out_features
+        self.max_positions = embed.max_positions
+
+    def _run(self, tokens: Tensor, state: GPTState | None) -> tuple[Tensor, GPTState]:
+        """(B, T) ids after the state's t positions -> (B, T, V) logits and the state after them."""
+        step = 0 if state is None else state.step
+        h = self.embed(tokens, offset=step)  # (B, T, d)
+        new = GPTState(step=step + tokens.size(1), group=1 if state is None else state.group)
+        for i, layer in enumerate(self.layers):
+            past_k, past_v = (None, None) if state is None else (state.k[i], state.v[i])
+            h, (k, v) = layer.forward_causal(h, past_k, past_v, causal=state is None)
+            new.k.append(k)
+            new.v.append(v)
+        return self.generator(self.norm(h)), new
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, V) logits for the token after each position."""
+        return self._run(tokens, None)[0]
+
+    def start(self, prefix: Tensor) -> tuple[Tensor, GPTState]:
+        """Read a (B, T) prefix whose rows all have T real tokens (no padding).
+
+        Returns:
+            (B, V) logits for the token after the prefix and the state holding its cache.
+        """
+        if prefix.size(1) == 0 or bool(prefix.eq(PAD).any()):
+            raise ValueError("GPT.start needs a non-empty prefix without <pad> (rows of equal length)")
+        logits, state = self._run(prefix, None)
+        return logits[:, -1], state
+
+    def decode_step(self, state: GPTState, y_prev: Tensor) -> tuple[Tensor, GPTState]:
+        """Feed y_prev (B,) at position t; return (B, V) logits for position t + 1 and the new state."""
+        logits, new = self._run(y_prev[:, None], state)
+        return logits[:, 0], new
+
+
+def build_gpt(cfg: GPTConfig, vocab_size: int) -> GPT:
+    """Wire a :class:`GPT` from its config."""
+    d = cfg.d_model
+    token = nn.Embedding(vocab_size, d, padding_idx=PAD)
+    positions = (SinusoidalPositions if cfg.positions == "sinusoidal" else LearnedPositions)(cfg.max_positions, d)
+    pre_norm = cfg.norm == "pre"
+    model = GPT(
+        embed=PositionalEmbedding(token, positions, dropout=cfg.dropout),
+        layers=[EncoderLayer(d, cfg.heads, cfg.ffn, dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
+                             pre_norm=pre_norm) for _ in range(cfg.layers)],
+        generator=Linear(d, vocab_size, bias=False),
+        pre_norm=pre_norm,
+    )
+    _init_parameters(model, cfg.init, d)
+    if cfg.tie_output:
+        model.generator.weight = token.weight
+    return model
