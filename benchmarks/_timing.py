@@ -97,12 +97,33 @@ def _lscpu_model() -> str | None:
     return None
 
 
+_BF16_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_bf16", "amx_bf16", "avx_ne_convert")
+
+
+def _cpuinfo() -> dict:
+    """Vendor, family/model numbers and the SIMD flags that decide bf16 speed, from /proc/cpuinfo (Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor is enough
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    flags = set(fields.get("flags", "").split())
+    return {"vendor": fields.get("vendor_id"), "family": fields.get("cpu family"), "model": fields.get("model"),
+            "flags": [f for f in _BF16_FLAGS if f in flags]}
+
+
 def machine_info() -> dict:
     """The machine and software versions, for the JSON report."""
     info = {
         "platform": platform.platform(),
         "processor": platform.processor(),
         "cpu_model": _lscpu_model(),
+        "cpuinfo": _cpuinfo(),
         "cores_available": available_cores(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
@@ -130,7 +151,9 @@ def machine_info() -> dict:
 def machine_line(info: dict | None = None) -> str:
     """One line naming the CPU, its capability and native bf16, printed above every result table."""
     info = info or machine_info()
-    return (f"machine: {info['cpu_model'] or info['processor'] or 'unknown CPU'}; CPU capability "
+    cpu = info["cpuinfo"]
+    numbers = f" (family {cpu['family']}, model {cpu['model']}; {' '.join(cpu['flags'])})" if cpu else ""
+    return (f"machine: {info['cpu_model'] or info['processor'] or 'unknown CPU'}{numbers}; CPU capability "
             f"{info['cpu_capability']}; native bf16: {'yes' if info['native_bf16'] else 'no'}; "
             f"{info['cores_available']} cores, {info['torch_threads']} threads; torch {info['torch']}")
 

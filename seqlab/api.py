@@ -4,9 +4,13 @@
     >>> model = seqlab.load("runs/en-pt-transformer")            # doctest: +SKIP
     >>> model.translate(["The book is on the table."], beam=5)    # doctest: +SKIP
     ['O livro está na mesa.']
+    >>> seqlab.load("runs/sentiment-demo").classify("the plot was dull but i loved the cast .")  # doctest: +SKIP
+    ('positive', 0.998)
 
-:class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel` (Transformer or recurrent)
-and its tokenizers; it never asks which architecture it holds.
+:func:`seqlab.tasks.run.load_run` opens any run folder through its task: config, tokenizers, model
+and weights. :class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel`
+(Transformer or recurrent) and its tokenizers; :class:`Classifier` any sequence classifier and its
+class names; neither asks which architecture it holds.
 """
 
 from __future__ import annotations
@@ -16,18 +20,43 @@ from pathlib import Path
 
 import torch
 
+from torch import nn
+
 from seqlab.config import ExperimentConfig, load_config
+from seqlab.data.labelled import LabelledData
 from seqlab.errors import CheckpointError, SeqlabError
+from seqlab.evaluation.classification import ClassificationResult, predict_batches
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
 from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
-from seqlab.models.build import build_model
+from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
+from seqlab.tasks.run import LoadedRun, load_run
 from seqlab.text.pair import TokenizerPair
 from seqlab.nn.linear import pack_for_decoding
 from seqlab.precision import resolve_precision
-from seqlab.training.checkpoint import check_run_format, list_checkpoints, load_checkpoint, read_meta
+from seqlab.training.checkpoint import read_meta
 
-__all__ = ["AttentionMap", "SentenceTooLong", "Translator"]
+__all__ = ["AttentionMap", "Classifier", "SentenceTooLong", "Translator", "run_task"]
+
+
+def run_task(run_dir: str | Path) -> str:
+    """The task (``config.task``) of a run folder.
+
+    Raises:
+        CheckpointError: ``run_dir`` is not a run folder.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
+    return load_config(config_path).task
+
+
+def _load(run_dir: str | Path, checkpoint: str, task: str) -> LoadedRun:
+    run_task(run_dir)  # a missing folder is named as such
+    return load_run(run_dir, checkpoint=checkpoint, task=task)
 
 
 class SentenceTooLong(SeqlabError):
@@ -93,27 +122,10 @@ class Translator:
         from seqlab.devices import resolve_device
 
         device = resolve_device(device, key="device")
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise CheckpointError(f"{run_dir}: no such run folder")
-        config_path = run_dir / "config.yaml"
-        if not config_path.is_file():
-            raise CheckpointError(f"{run_dir}: not a seqlab run folder (no config.yaml)")
-        available = list_checkpoints(run_dir / "checkpoints")
-        if checkpoint not in available:
-            listing = ", ".join(available) or "none"
-            raise CheckpointError(f"{run_dir}: no checkpoint {checkpoint!r} (available: {listing})")
-        # Check the run format before building the model: weights of another format may not fit it.
-        check_run_format(run_dir, checkpoint)
-        config = load_config(config_path)
-        if config.task != "translation":
-            raise SeqlabError(f"{run_dir}: a {config.task!r} run, not a translation model")
-        tokenizers = TokenizerPair.load(run_dir)
-        model = build_model(config.model, tokenizers.src.vocab_size, tokenizers.tgt.vocab_size)
-        load_checkpoint(run_dir / "checkpoints", checkpoint, model=model)
-        step = read_meta(run_dir / "checkpoints", checkpoint).get("step")
-        translator = cls(model.to(device), tokenizers, config, run_dir, precision=precision, engine=engine,
-                         checkpoint=checkpoint, step=step)
+        run = _load(run_dir, checkpoint, "translation")
+        step = read_meta(Path(run.run_dir) / "checkpoints", checkpoint).get("step")
+        translator = cls(run.model.to(device), run.data.text, run.config, run.run_dir, precision=precision,
+                         engine=engine, checkpoint=checkpoint, step=step)
         if engine != "native":
             translator._engine(None)
         return translator
@@ -244,3 +256,50 @@ class Translator:
         with engine.context():
             return evaluate_pairs(engine.model or self.model, self.tokenizers, pairs, decode=engine.decode,
                                   with_nll=engine.model is not None, **settings)
+
+
+class Classifier:
+    """A trained sequence classifier with its tokenizer and class names."""
+
+    def __init__(self, model: nn.Module, text: ClassificationText, config: ExperimentConfig,
+                 run_dir: Path | None = None):
+        self.model = model.eval()
+        self.text = text
+        self.config = config
+        self.run_dir = run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto") -> Classifier:
+        """Load a classification run folder at checkpoint ``best`` or ``last`` (``device`` as for
+        :meth:`Translator.load`)."""
+        from seqlab.devices import resolve_device
+
+        device = resolve_device(device, key="device")
+        run = _load(run_dir, checkpoint, "classification")
+        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names, in id order."""
+        return list(self.text.labels.names)
+
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
+        """(N, C) p(class | text) of every text (texts longer than ``data.max_len`` tokens are cut)."""
+        return predict_batches(self.model, encode_texts(self.text.tokenizer, texts, self.config.data.max_len))
+
+    def classify(self, texts: str | list[str]) -> tuple[str, float] | list[tuple[str, float]]:
+        """The most probable class of one text or of each text of a list, with its probability."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        if not batch:
+            return []
+        p, ids = self.probabilities(batch).max(dim=-1)
+        result = [(self.text.labels.names[i], float(q)) for i, q in zip(ids.tolist(), p)]
+        return result[0] if single else result
+
+    def evaluate(self, data: LabelledData | str | Path) -> ClassificationResult:
+        """Accuracy, macro-F1 and the confusion matrix on labelled data (a file is read with the
+        run's ``data`` settings: columns, delimiter, threshold)."""
+        if not isinstance(data, LabelledData):
+            data = self.config.data.read(str(data))
+        return evaluate_classifier(self.model, self.text, data, max_len=self.config.data.max_len)[0]

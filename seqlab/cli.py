@@ -2,14 +2,19 @@
 
     seqlab train CONFIG [key.sub=value ...] [--out RUN] [--max-minutes M]
     seqlab train --resume RUN [key.sub=value ...]
-    seqlab evaluate RUN --data FILE [--beam 5]
+    seqlab evaluate RUN --data FILE [--beam 5] [--confusion PNG]
     seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
+    seqlab classify RUN [--input FILE]
     seqlab attention RUN "sentence" --out attn.png
     seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
     seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
+    seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
+    seqlab embed similar RUN word [-k 10]
+    seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
+    seqlab embed export RUN --out vectors.txt
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -44,6 +50,8 @@ def _cmd_train(args) -> int:
         if not args.config:
             raise SeqlabError("seqlab train needs a config file (or --resume RUN)")
         cfg = load_config(args.config, args.overrides)
+        if args.task is not None and cfg.task != args.task:
+            raise SeqlabError(f"{args.config}: a {cfg.task!r} config; this command trains task: {args.task}")
         run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
         result = train(cfg, run_dir, max_minutes=args.max_minutes, progress=not args.quiet)
     if result.last_eval:
@@ -72,7 +80,45 @@ def _launch_processes(nproc: int, argv: list[str]) -> int:
     return subprocess.call(command, env=env)
 
 
+def _print_ranked(ranked: list[tuple[str, float]]) -> None:
+    for word, cos in ranked:
+        print(f"{word}\t{cos:.4f}")
+
+
+def _cmd_embed_similar(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    _print_ranked(load_word_vectors(args.run, checkpoint=args.checkpoint).similar(args.word, args.k))
+    return 0
+
+
+def _cmd_embed_analogy(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    _print_ranked(load_word_vectors(args.run, checkpoint=args.checkpoint).analogy(args.a, args.b, args.c, args.k))
+    return 0
+
+
+def _cmd_embed_export(args) -> int:
+    from seqlab.tasks.word2vec import load_word_vectors
+
+    vectors = load_word_vectors(args.run, checkpoint=args.checkpoint)
+    vectors.save(args.out)
+    print(f"wrote {len(vectors)} vectors of dimension {vectors.vectors.shape[1]} to {args.out}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
+    from seqlab.api import run_task
+
+    evaluators = {"translation": _evaluate_translation, "classification": _evaluate_classification}
+    task = run_task(args.run)
+    if task not in evaluators:
+        raise SeqlabError(f"{args.run}: seqlab evaluate does not know {task!r} runs")
+    return evaluators[task](args)
+
+
+def _evaluate_translation(args) -> int:
     from seqlab.api import Translator
     from seqlab.data.readers import read_parallel
 
@@ -89,6 +135,49 @@ def _cmd_evaluate(args) -> int:
     if args.hypotheses:
         Path(args.hypotheses).write_text("".join(h + "\n" for h in result.hypotheses), encoding="utf-8")
     return 0
+
+
+def _evaluate_classification(args) -> int:
+    from seqlab.api import Classifier
+    from seqlab.evaluation.plots import plot_confusion
+
+    if len(args.data) != 1:
+        raise SeqlabError("a classification run is evaluated on one CSV/TSV file (--data FILE)")
+    classifier = Classifier.load(args.run, checkpoint=args.checkpoint, device=args.device)
+    result = classifier.evaluate(args.data[0])
+    name = re.sub(r"[^\w.-]+", "-", Path(args.data[0]).stem)  # builtin:x -> builtin-x
+    out = Path(args.confusion) if args.confusion else Path(args.run) / f"confusion-{name}.png"
+    plot_confusion(result.confusion, result.labels, out,
+                   title=f"{Path(args.data[0]).name}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}")
+    report = {"data": args.data[0], "checkpoint": args.checkpoint,
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()},
+              "confusion_png": str(out)}
+    print(json.dumps(report))
+    return 0
+
+
+def _input_lines(args, handle) -> None:
+    """Call ``handle(lines)`` on the lines of ``--input``, of piped stdin, or on each line typed."""
+    from seqlab.data.readers import read_lines
+
+    if args.input:
+        handle(read_lines(args.input, keep_blank_tail=True))
+    elif sys.stdin.isatty():
+        print(f"seqlab {args.command}: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
+        for line in sys.stdin:
+            if line.strip():
+                try:
+                    handle([line.rstrip("\n")])
+                except SeqlabError as err:
+                    print(f"error: {err}", file=sys.stderr)
+    else:
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise SeqlabError(f"<stdin>: line {line}: not UTF-8 text (byte {err.start})") from None
+        handle(text.splitlines())
 
 
 def _translate_lines(translator, lines: list[str], args, out) -> None:
@@ -112,28 +201,28 @@ def _translate_lines(translator, lines: list[str], args, out) -> None:
 
 def _cmd_translate(args) -> int:
     from seqlab.api import Translator
-    from seqlab.data.readers import read_lines
 
     translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
                                  precision=args.precision, engine=args.engine)
-    if args.input:
-        _translate_lines(translator, read_lines(args.input, keep_blank_tail=True), args, sys.stdout)
-    elif sys.stdin.isatty():
-        print("seqlab translate: type a sentence and press Enter (Ctrl-D to quit)", file=sys.stderr)
-        for line in sys.stdin:
-            if line.strip():
-                try:
-                    _translate_lines(translator, [line.rstrip("\n")], args, sys.stdout)
-                except SeqlabError as err:
-                    print(f"error: {err}", file=sys.stderr)
-    else:
-        data = sys.stdin.buffer.read()
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise SeqlabError(f"<stdin>: line {line}: not UTF-8 text (byte {err.start})") from None
-        _translate_lines(translator, text.splitlines(), args, sys.stdout)
+    _input_lines(args, lambda lines: _translate_lines(translator, lines, args, sys.stdout))
+    return 0
+
+
+def _cmd_classify(args) -> int:
+    from seqlab.api import Classifier
+
+    classifier = Classifier.load(args.run, checkpoint=args.checkpoint, device=args.device)
+
+    def classify(lines: list[str]) -> None:
+        for start in range(0, len(lines), 256):
+            chunk = lines[start:start + 256]
+            kept = [line for line in chunk if line.strip()]
+            results = iter(classifier.classify(kept))
+            for line in chunk:  # a blank line stays blank, so outputs stay aligned with inputs
+                sys.stdout.write("%s\t%.4f\n" % next(results) if line.strip() else "\n")
+            sys.stdout.flush()
+
+    _input_lines(args, classify)
     return 0
 
 
@@ -211,17 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"seqlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def train_args(q, example: str, task: str | None):
+        q.add_argument("config", nargs="?", help=f"experiment YAML, e.g. {example}")
+        q.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.max_steps=100")
+        q.add_argument("--resume", metavar="RUN", help="continue the run in this folder from checkpoints/last")
+        q.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
+        q.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
+        q.add_argument("--nproc", type=int, metavar="N",
+                       help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
+        q.set_defaults(func=_cmd_train, task=task)
+
     t = sub.add_parser("train", help="train a model from a YAML config (or resume a run)")
-    t.add_argument("config", nargs="?", help="experiment YAML, e.g. configs/translation/en-pt-transformer.yaml")
-    t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. model.layers=4")
-    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder from checkpoints/last")
-    t.add_argument("--out", metavar="RUN", help="run folder (default runs/<name>)")
-    t.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
-    t.add_argument("--nproc", type=int, metavar="N",
-                   help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
-    t.set_defaults(func=_cmd_train)
+    train_args(t, "configs/translation/en-pt-transformer.yaml", None)
 
     def run_args(q):
         q.add_argument("run", help="run folder written by seqlab train")
@@ -236,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="decode with PyTorch (native) or through a model exported into RUN/export/ "
                             "(Transformer runs; exported on first use)")
 
-    e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data")
+    e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data (translation runs); "
+                                        "accuracy, macro-F1 and a confusion matrix PNG (classification runs)")
     run_args(e)
     e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files")
     e.add_argument("--beam", type=int)
@@ -245,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--reverse", action="store_true", help="swap the columns of the data")
     e.add_argument("--on-error", choices=["raise", "skip"], default="raise")
     e.add_argument("--hypotheses", metavar="FILE", help="also write the translations here")
+    e.add_argument("--confusion", metavar="PNG", help="classification: where the confusion matrix goes "
+                                                      "(default RUN/confusion-<data name>.png)")
     e.set_defaults(func=_cmd_evaluate)
 
     tr = sub.add_parser("translate", help="translate lines from --input, stdin, or interactively")
@@ -255,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-best", type=int, default=1)
     tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
     tr.set_defaults(func=_cmd_translate)
+
+    c = sub.add_parser("classify", help="classify lines from --input, stdin, or interactively: label<TAB>probability")
+    run_args(c)
+    c.add_argument("--input", help="a text file, one text per line")
+    c.set_defaults(func=_cmd_classify)
 
     a = sub.add_parser("attention", help="plot the source attention of one translation")
     run_args(a)
@@ -287,6 +387,26 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 
+    em = sub.add_parser("embed", help="word vectors: train Word2Vec, query and export them")
+    esub = em.add_subparsers(dest="embed_command", required=True)
+    et = esub.add_parser("train", help="train Word2Vec skip-gram from a YAML config (task: word2vec)")
+    train_args(et, "configs/embeddings/deixa-demo.yaml", "word2vec")
+    es = esub.add_parser("similar", help="nearest words by cosine similarity")
+    run_args(es)
+    es.add_argument("word")
+    es.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    es.set_defaults(func=_cmd_embed_similar)
+    ea = esub.add_parser("analogy", help="a is to b as c is to ?: the words nearest b - a + c")
+    run_args(ea)
+    for name in ("a", "b", "c"):
+        ea.add_argument(name)
+    ea.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    ea.set_defaults(func=_cmd_embed_analogy)
+    ex = esub.add_parser("export", help="write the vectors in word2vec text format (gensim reads it)")
+    run_args(ex)
+    ex.add_argument("--out", required=True, help="the text file to write")
+    ex.set_defaults(func=_cmd_embed_export)
+
     d = sub.add_parser("data", help="get or make data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     dl = dsub.add_parser("download", help="download a public corpus")
@@ -306,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.command == "train":  # key=value overrides may stand after options, e.g. --out RUN k=v
+    if getattr(args, "func", None) is _cmd_train:  # key=value overrides may stand after options: --out RUN k=v
         args.overrides += [e for e in extra if "=" in e and not e.startswith("-")]
         extra = [e for e in extra if e not in args.overrides]
     if extra:

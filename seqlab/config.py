@@ -9,9 +9,9 @@ One YAML file describes one experiment::
     train: {batch_tokens: 4096, max_steps: 4000}
 
 Every section is a dataclass below. Unknown keys, wrong types, values outside a field's
-``Literal`` choices and numbers outside a field's :class:`Range` raise :class:`~seqlab.errors.ConfigError` naming the dotted key and what was
-expected. Command-line overrides use the same dotted keys (``model.layers=4``) and are parsed as
-YAML scalars.
+``Literal`` choices and numbers outside a field's :class:`Range` raise
+:class:`~seqlab.errors.ConfigError` naming the dotted key and what was expected. Command-line
+overrides use the same dotted keys (``model.layers=4``) and are parsed as YAML scalars.
 
 The schema depends on the task. ``task`` (default ``translation``, so configs and run folders
 written before tasks existed still load) picks a task class from :mod:`seqlab.tasks`, which names
@@ -176,6 +176,9 @@ class TransformerConfig:
     tie_output: bool = True
     """Output projection shares the target embedding matrix."""
     init: Literal["xavier", "kaiming", "normal"] = "xavier"
+    embeddings_from: str | None = None
+    """word2vec text file (``word v1 v2 ...``, e.g. from ``seqlab embed export``) to initialise the
+    token embeddings E from (d_model numbers a word)."""
 
     @property
     def width(self) -> int:
@@ -289,13 +292,14 @@ class TrainConfig:
     max_steps: int = _at_least(1, 4000)
     max_epochs: int | None = _at_least(1, None)
     max_minutes: float | None = _positive(None)
-    optimizer: Literal["adam", "adamw"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    """``sgd`` is plain stochastic gradient descent, theta <- theta - lr_t g (word2vec's optimiser)."""
     lr: float = _positive(1e-3)
     """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98], metadata={"range": Range(0, 1, high_open=True)})
     eps: float = _positive(1e-9)
     weight_decay: float = _at_least(0, 0.0)
-    schedule: Literal["noam", "cosine", "constant", "inverse_sqrt"] = "cosine"
+    schedule: Literal["noam", "cosine", "linear", "constant", "inverse_sqrt"] = "cosine"
     warmup_steps: int = _at_least(0, 400)
     min_lr_ratio: float = _probability(0.05)
     label_smoothing: float = _probability(0.1, one=False)
@@ -502,8 +506,8 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
     t = cfg.train
     if len(cfg.train.betas) != 2:
         raise ConfigError("train.betas", f"expected two numbers [beta_1, beta_2], got {cfg.train.betas}")
-    if t.schedule == "cosine" and t.warmup_steps >= t.max_steps:
-        raise ConfigError("train.warmup_steps", f"the cosine schedule needs warmup_steps ({t.warmup_steps}) "
+    if t.schedule in ("cosine", "linear") and t.warmup_steps >= t.max_steps:
+        raise ConfigError("train.warmup_steps", f"the {t.schedule} schedule needs warmup_steps ({t.warmup_steps}) "
                           f"below train.max_steps ({t.max_steps})")
     if t.schedule == "noam" and t.warmup_steps < 1:
         raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")

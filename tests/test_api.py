@@ -69,7 +69,8 @@ def test_blank_sentence_gives_blank_translation(translator):
 
 
 def test_whitespace_only_sentence_gives_blank_translation(translator):
-    assert translator.translate(["   ", "\t \u00a0", SENTENCES[1]], beam=2) == ["", "", translator.translate(SENTENCES[1])]
+    expected = ["", "", translator.translate(SENTENCES[1], beam=2)]
+    assert translator.translate(["   ", "\t \u00a0", SENTENCES[1]], beam=2) == expected
     assert translator.translate("  ") == ""
 
 
@@ -180,7 +181,7 @@ def test_bf16_decoding_uses_packed_weights_and_stays_close_to_float32(tiny_run):
 @pytest.mark.parametrize("native, resolved", [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_follows_the_hardware(tiny_run, cpu_bf16, native, resolved):
     cpu_bf16(native)
-    model = Translator.load(tiny_run.path, precision="auto")
+    model = seqlab.load(tiny_run.path, precision="auto")
     assert model.precision == resolved
     assert _packed(model) == (resolved == "bf16" and packed_linear_works())
     assert _first_logits(model).dtype == (torch.bfloat16 if native else torch.float32)
@@ -202,5 +203,5 @@ def test_bf16_without_native_bf16_warns_once_and_decodes_unpacked(tiny_run, cpu_
 
 
 def test_an_unknown_precision_names_the_choices(translator):
-    with pytest.raises(seqlab.errors.SeqlabError, match="auto, fp32, bf16, fp16"):
-        translator.translate(["x"], precision="fp8")  # fp16 became a precision when the fp16 branch landed
+    with pytest.raises(seqlab.errors.SeqlabError, match="auto, fp32, bf16, fp16, got 'fp8'"):
+        translator.translate(["x"], precision="fp8")

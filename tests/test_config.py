@@ -246,12 +246,12 @@ def test_values_on_the_edge_of_their_range_load():
     assert cfg.train.betas == [0.0, 0.999] and cfg.model.dropout == 0.0
 
 
-def test_precision_defaults_to_auto_and_accepts_the_three_choices():
+def test_precision_defaults_to_auto_and_accepts_the_four_choices():
     cfg = load_config(None)
     assert cfg.train.precision == cfg.decode.precision == "auto"
     assert load_config(None, ["train.precision=bf16", "decode.precision=fp32"]).train.precision == "bf16"
     with pytest.raises(ConfigError) as info:
-        load_config(None, ["train.precision=fp8"])  # fp16 became a choice when the fp16 branch landed
+        load_config(None, ["train.precision=fp8"])
     assert info.value.key == "train.precision" and "'auto', 'fp32', 'bf16', 'fp16'" in str(info.value)
 
 

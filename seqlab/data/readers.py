@@ -23,7 +23,7 @@ from typing import Literal
 from seqlab.data.synthetic import builtin_split
 from seqlab.errors import DataError
 
-__all__ = ["BUILTIN_CORPORA", "DataWarning", "read_lines", "read_parallel"]
+__all__ = ["BUILTIN_CORPORA", "DataWarning", "read_bytes", "read_lines", "read_parallel"]
 
 BUILTIN_CORPORA = {
     "builtin:synthetic-en-pt": "train",
@@ -69,6 +69,16 @@ class _Problems:
         return pairs
 
 
+def read_bytes(path: str) -> bytes:
+    """The file's bytes. Raises DataError naming the file when it is missing or unreadable."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, None, "file not found") from None
+    except OSError as e:
+        raise DataError(path, None, f"cannot read the file: {e.strerror or e}") from None
+
+
 def _raw_lines(path: str, *, keep_blank_tail: bool = False) -> list[tuple[int, int, bytes]]:
     """The lines of a file as ``(line number, byte offset of the line, bytes)``.
 
@@ -79,12 +89,7 @@ def _raw_lines(path: str, *, keep_blank_tail: bool = False) -> list[tuple[int, i
     Raises:
         DataError: the file does not exist or cannot be read.
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except OSError as e:
-        raise DataError(path, None, f"cannot read the file: {e.strerror or e}") from None
+    data = read_bytes(path)
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     lines, offset = [], start
     for number, raw in enumerate(data[start:].split(b"\n"), start=1):

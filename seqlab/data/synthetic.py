@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import random
 from collections import namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -36,10 +37,12 @@ __all__ = [
     "SPLIT_SIZES",
     "TENSES",
     "builtin_split",
+    "draw_distinct",
     "generate_pairs",
     "render_event",
     "render_location",
     "render_state",
+    "split_of",
 ]
 
 TENSES = ("present", "progressive", "past", "future")
@@ -545,6 +548,37 @@ def _sample_pair(rng: random.Random) -> tuple[str, str]:
     return render_location(subject, _PREPS[code][0], place, tense=tense, mood=mood)
 
 
+def draw_distinct(sample: Callable[[random.Random], tuple[str, str]], n: int, seed: int) -> list[tuple[str, str]]:
+    """``n`` pairs from ``sample(rng)`` whose first elements are distinct, deterministically from ``seed``.
+
+    The same ``(n, seed)`` always gives the same list, and a larger ``n`` extends the list of a
+    smaller one.
+
+    Raises:
+        ValueError: the generator produced fewer than ``n`` distinct first elements.
+    """
+    rng, seen, pairs = random.Random(seed), set(), []
+    for _ in range(20 * n + 1000):
+        if len(pairs) == n:
+            break
+        first, second = sample(rng)
+        if first not in seen:
+            seen.add(first)
+            pairs.append((first, second))
+    if len(pairs) < n:
+        raise ValueError(f"the grammar produced only {len(pairs)} distinct sentences, fewer than {n}")
+    return pairs
+
+
+def split_of(items: Sequence, sizes: dict[str, int], name: str) -> list:
+    """Split ``name`` of ``items`` cut into consecutive slices of ``sizes`` (in the dict's order)."""
+    if name not in sizes:
+        raise ValueError(f"unknown split {name!r}; expected one of {', '.join(sizes)}")
+    names = list(sizes)
+    start = sum(sizes[n] for n in names[:names.index(name)])
+    return list(items[start:start + sizes[name]])
+
+
 def generate_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """Draw ``n`` pairs with distinct English sources, deterministically from ``seed``.
 
@@ -556,17 +590,7 @@ def generate_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     Returns:
         ``[(english, portuguese), ...]`` of length ``n``.
     """
-    rng, seen, pairs = random.Random(seed), set(), []
-    for _ in range(20 * n + 1000):
-        if len(pairs) == n:
-            break
-        en, pt = _sample_pair(rng)
-        if en not in seen:
-            seen.add(en)
-            pairs.append((en, pt))
-    if len(pairs) < n:
-        raise ValueError(f"the grammar produced only {len(pairs)} distinct sentences, fewer than {n}")
-    return pairs
+    return draw_distinct(_sample_pair, n, seed)
 
 
 @functools.lru_cache(maxsize=1)
@@ -580,8 +604,6 @@ def builtin_split(name: str) -> list[tuple[str, str]]:
     The three splits are slices of one list of distinct sources, so no dev or test source
     appears in train. The list is generated once per process and cached.
     """
-    if name not in SPLIT_SIZES:
+    if name not in SPLIT_SIZES:  # checked before generating the corpus
         raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLIT_SIZES)}")
-    names = list(SPLIT_SIZES)
-    start = sum(SPLIT_SIZES[n] for n in names[:names.index(name)])
-    return list(_all_splits()[start:start + SPLIT_SIZES[name]])
+    return split_of(_all_splits(), SPLIT_SIZES, name)

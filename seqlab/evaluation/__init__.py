@@ -17,6 +17,7 @@ __all__ = [
     "chrf",
     "perplexity",
     "plot_attention",
+    "plot_confusion",
     "plot_curves",
     "teacher_forced_nll",
     "translate_batch",
@@ -24,7 +25,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in ("plot_attention", "plot_curves"):
+    if name in ("plot_attention", "plot_confusion", "plot_curves"):
         from seqlab.evaluation import plots
 
         return getattr(plots, name)

@@ -1,4 +1,4 @@
-"""Figures: cross-attention heatmaps and training curves.
+"""Figures: cross-attention heatmaps, training curves and confusion matrices.
 
 Figures are drawn on a bare :class:`matplotlib.figure.Figure` (no pyplot, so no GUI backend and
 no global state is touched) and written atomically: to a temporary file in the target folder,
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["plot_attention", "plot_curves"]
+__all__ = ["plot_attention", "plot_confusion", "plot_curves"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
@@ -131,4 +131,46 @@ def plot_curves(
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(x)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion(confusion, labels: Sequence[str], path: str | os.PathLike, title: str | None = None) -> Path:
+    """Draw a (C, C) confusion matrix: row = true class, column = predicted, counts in the cells.
+
+    Cell colours are the row-normalised rates (each true class's share predicted as each class),
+    so a small class is as readable as a large one; the numbers are the counts.
+
+    Args:
+        confusion: (C, C) counts, a tensor or array.
+        labels: the C class names.
+        path: output file, ``.png``, ``.svg`` or ``.pdf``.
+        title: optional figure title.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: when the matrix is not square or its size differs from the number of labels.
+    """
+    if hasattr(confusion, "detach"):
+        confusion = confusion.detach().cpu().numpy()
+    counts = np.asarray(confusion, dtype=float)
+    C = len(labels)
+    if counts.shape != (C, C):
+        raise ValueError(f"confusion matrix has shape {tuple(counts.shape)} but {C} labels were given")
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    fig = Figure(figsize=(max(3.5, 0.6 * C + 2.0), max(3.0, 0.6 * C + 1.5)))
+    ax = fig.add_subplot()
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(C):
+        for j in range(C):
+            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(C), labels=list(labels), rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(C), labels=list(labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of the true class")
     return _save(fig, path)

@@ -36,7 +36,7 @@ from seqlab.errors import ConfigError
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.nn.cells import make_recurrent, state_to_batch_first, state_to_layer_first
 from seqlab.nn.dropout import Dropout
-from seqlab.nn.embeddings import init_embedding_from, load_word2vec_text
+from seqlab.nn.embeddings import init_embeddings_from_file
 from seqlab.nn.init import init_weights
 from seqlab.nn.linear import Linear
 from seqlab.nn.recurrent_attention import build_attention
@@ -360,13 +360,5 @@ def build_recurrent(
     )
     init_weights(model, cfg.init, cfg.recurrent_init)
     if cfg.embeddings_from is not None:
-        if src_vocab is None:
-            raise ConfigError("model.embeddings_from", "needs the vocabulary: pass src_vocab= to build_recurrent")
-        vectors = load_word2vec_text(cfg.embeddings_from)
-        init_embedding_from(src_embedding, list(src_vocab), vectors)
-        if tgt_embedding is not src_embedding:
-            if tgt_vocab is None and tgt_vocab_size == src_vocab_size:
-                tgt_vocab = src_vocab
-            if tgt_vocab is not None:
-                init_embedding_from(tgt_embedding, list(tgt_vocab), vectors)
+        init_embeddings_from_file(cfg.embeddings_from, src_embedding, tgt_embedding, src_vocab, tgt_vocab)
     return model

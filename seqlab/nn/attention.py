@@ -123,6 +123,8 @@ class MultiHeadAttention(nn.Module, PackedModule):
         return self.W_qkv.weight[start:stop], self.W_qkv.bias[start:stop]
 
     def _pack_for_decoding(self, enabled: bool) -> None:
+        # cross-attention multiplies by these two blocks, self-attention by W_qkv whole (packed as a
+        # Linear); a module does not know which role it plays, so both are packed (bf16: small)
         d = self.d_model
         self._packed_q = PackedWeight(*self._rows(0, d)) if enabled else None
         self._packed_kv = PackedWeight(*self._rows(d, 3 * d)) if enabled else None

@@ -67,6 +67,8 @@ __all__ = ["TASKS", "Task", "TaskData", "get_task", "make_task"]
 TASKS: dict[str, str] = {
     "translation": "seqlab.tasks.translation:TranslationTask",
     "lm": "seqlab.tasks.lm:LanguageModelTask",
+    "classification": "seqlab.tasks.classification:ClassificationTask",
+    "word2vec": "seqlab.tasks.word2vec:Word2VecTask",
 }
 """Task name (the config's ``task``) -> ``module:Class``, imported on first use."""
 

@@ -6,6 +6,8 @@ of the 1-based update number ``step`` (the k-th call of ``optimizer.step()`` use
 * ``noam``: factor * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)
   (Vaswani et al. 2017, eq. 3): linear warmup, then inverse square-root decay;
 * ``cosine``: linear warmup to 1, then half a cosine down to ``min_ratio`` at ``total``;
+* ``linear``: linear warmup to 1, then a straight line down to ``min_ratio`` at ``total``
+  (word2vec's schedule: alpha falls linearly from 0.025 to 0.0001);
 * ``inverse_sqrt``: linear warmup to 1, then sqrt(warmup / step) (fairseq's schedule);
 * ``constant``: 1, after an optional linear warmup.
 
@@ -36,6 +38,7 @@ __all__ = [
     "constant",
     "inverse_sqrt",
     "noam",
+    "warmup_linear",
     "teacher_forcing_ratio",
     "warmup_cosine",
 ]
@@ -54,18 +57,33 @@ def noam(step: int, *, d_model: int, warmup: int, factor: float = 1.0) -> float:
     return factor * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
 
+def _warmup_then_decay(step: int, warmup: int, total: int, min_ratio: float, fall: Callable[[float], float]) -> float:
+    """step / warmup up to 1 at ``warmup``; then min_ratio + (1 - min_ratio) * fall(p) with progress
+    p = (step - warmup) / (total - warmup) in [0, 1]; ``min_ratio`` after ``total``."""
+    if step < warmup:
+        return max(step, 0) / warmup
+    if total <= warmup:
+        return 1.0 if step <= total else min_ratio
+    progress = min(1.0, (step - warmup) / (total - warmup))
+    return min_ratio + (1.0 - min_ratio) * fall(progress)
+
+
 def warmup_cosine(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warmup step / warmup up to 1 at ``warmup``, then a cosine down to ``min_ratio``.
 
     For warmup < step <= total, with progress p = (step - warmup) / (total - warmup):
     min_ratio + (1 - min_ratio) * (1 + cos(pi * p)) / 2. Stays at ``min_ratio`` after ``total``.
     """
-    if step < warmup:
-        return max(step, 0) / warmup
-    if total <= warmup:
-        return 1.0 if step <= total else min_ratio
-    progress = min(1.0, (step - warmup) / (total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return _warmup_then_decay(step, warmup, total, min_ratio, lambda p: 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+def warmup_linear(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup step / warmup up to 1 at ``warmup``, then a straight line down to ``min_ratio``.
+
+    For warmup < step <= total, with progress p as in :func:`warmup_cosine`:
+    min_ratio + (1 - min_ratio) * (1 - p). Stays at ``min_ratio`` after ``total``.
+    """
+    return _warmup_then_decay(step, warmup, total, min_ratio, lambda p: 1.0 - p)
 
 
 def inverse_sqrt(step: int, *, warmup: int) -> float:
@@ -97,15 +115,16 @@ def _rate(cfg: TrainConfig, d_model: int) -> Callable[[int], float]:
         if w < 1:
             raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
         return functools.partial(noam, d_model=d_model, warmup=w, factor=1.0)
-    if cfg.schedule == "cosine":
+    if cfg.schedule in ("cosine", "linear"):
         if w >= cfg.max_steps:
             raise ConfigError(
                 "train.warmup_steps",
-                f"the cosine schedule needs warmup_steps ({w}) below train.max_steps ({cfg.max_steps})",
+                f"the {cfg.schedule} schedule needs warmup_steps ({w}) below train.max_steps ({cfg.max_steps})",
             )
         if not 0.0 <= cfg.min_lr_ratio <= 1.0:
             raise ConfigError("train.min_lr_ratio", f"must be in [0, 1], got {cfg.min_lr_ratio}")
-        return functools.partial(warmup_cosine, warmup=w, total=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+        shape = warmup_cosine if cfg.schedule == "cosine" else warmup_linear
+        return functools.partial(shape, warmup=w, total=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
     if cfg.schedule == "inverse_sqrt":
         return functools.partial(inverse_sqrt, warmup=w)
     if cfg.schedule == "constant":

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from seqlab.evaluation.plots import plot_attention, plot_curves
+from seqlab.evaluation.plots import plot_attention, plot_confusion, plot_curves
 
 MAGIC = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
 
@@ -44,3 +44,12 @@ def test_plot_curves_from_metrics_jsonl(tmp_path):
         match=r"no record has both 'step' and 'chrf'; keys present: \['bleu', 'loss', 'step'\]",
     ):
         plot_curves(records, ["chrf"], tmp_path / "c.png")
+
+
+def test_plot_confusion_writes_a_png_and_checks_its_labels(tmp_path):
+    counts = torch.tensor([[5, 1, 0], [2, 7, 1], [0, 0, 4]])
+    path = plot_confusion(counts, ["neg", "neu", "pos"], tmp_path / "cm.png", title="dev")
+    assert path.read_bytes().startswith(MAGIC[".png"])
+    with pytest.raises(ValueError, match=r"confusion matrix has shape \(3, 3\) but 2 labels were given"):
+        plot_confusion(counts, ["neg", "pos"], tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

@@ -170,7 +170,8 @@ def test_a_state_dict_with_separate_q_k_v_loads_into_the_stacked_parameter():
     # run folders written before W_qkv stored W_q, W_k and W_v apart
     torch.manual_seed(3)
     old = {name: torch.nn.Linear(16, 16) for name in ("W_q", "W_k", "W_v", "W_o")}
-    state = {f"{name}.{part}": getattr(layer, part).detach() for name, layer in old.items() for part in ("weight", "bias")}
+    state = {f"{name}.{part}": getattr(layer, part).detach()
+             for name, layer in old.items() for part in ("weight", "bias")}
     mha = MultiHeadAttention(16, 4).eval()
     mha.load_state_dict(state)  # strict: no key missing or left over
     x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)

@@ -70,3 +70,44 @@ def test_builder_applies_embeddings_from(tmp_path):
         assert torch.equal(embedding.weight[6].detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
     with pytest.raises(ConfigError, match="model.embeddings_from"):
         build_recurrent(cfg, len(VOCAB), len(VOCAB))
+
+
+def test_save_and_load_round_trip_through_gensim(tmp_path):
+    gensim_models = pytest.importorskip("gensim.models", reason="gensim is in the test extra")
+    from seqlab.nn.embeddings import save_word2vec_text
+
+    torch.manual_seed(0)
+    words = ["deixa", "o", "piá", "jogar", "o'er"]
+    vectors = torch.randn(5, 3)
+    path = tmp_path / "vectors.txt"
+    save_word2vec_text(path, words, vectors)
+    ours = load_word2vec_text(path)
+    assert list(ours) == words
+    assert torch.equal(torch.stack(list(ours.values())), vectors)  # 9 digits: float32 exactly
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(path))
+    assert list(kv.index_to_key) == words
+    assert torch.equal(torch.from_numpy(kv.vectors), vectors)
+    again = tmp_path / "again.txt"
+    kv.save_word2vec_format(str(again))  # and what gensim writes, we read
+    assert torch.equal(torch.stack(list(load_word2vec_text(again).values())), vectors)
+
+
+def test_save_refuses_words_the_format_cannot_hold(tmp_path):
+    from seqlab.nn.embeddings import save_word2vec_text
+
+    with pytest.raises(ValueError, match="whitespace"):
+        save_word2vec_text(tmp_path / "v.txt", ["two words"], torch.zeros(1, 2))
+
+
+def test_transformer_builder_applies_embeddings_from(tmp_path):
+    from seqlab.config import TransformerConfig
+    from seqlab.models.build import build_model
+
+    path = _write(tmp_path, "cat 1 2 3 4\nsat 5 6 7 8\n")
+    cfg = TransformerConfig(layers=1, d_model=4, heads=2, ffn=8, embeddings_from=str(path))
+    model = build_model(cfg, len(VOCAB), len(VOCAB), src_vocab=VOCAB)
+    for embed in (model.encoder.embed, model.tgt_embed):
+        assert torch.equal(embed.embedding.weight[6].detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
+    assert torch.equal(model.generator.weight[5].detach(), torch.tensor([1.0, 2.0, 3.0, 4.0]))  # tied output
+    with pytest.raises(ConfigError, match="model.embeddings_from"):
+        build_model(cfg, len(VOCAB), len(VOCAB))

@@ -14,6 +14,16 @@ def test_adam_uses_the_config_and_the_fused_kernel_on_cpu():
     assert group["lr"] == 0.01 and group["betas"] == (0.8, 0.9) and group["eps"] == 1e-7 and group["fused"]
 
 
+def test_sgd_steps_against_the_gradient():
+    model = nn.Linear(3, 1, bias=False)
+    before = model.weight.detach().clone()
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", lr=0.5))
+    model(torch.tensor([[1.0, 2.0, -1.0]])).sum().backward()
+    opt.step()
+    assert type(opt) is torch.optim.SGD
+    torch.testing.assert_close(model.weight.detach(), before - 0.5 * torch.tensor([[1.0, 2.0, -1.0]]))
+
+
 def test_fused_adam_takes_the_same_steps_as_the_reference_loop():
     torch.manual_seed(0)
     a, b = nn.Linear(4, 3), nn.Linear(4, 3)

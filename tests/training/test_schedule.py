@@ -16,6 +16,7 @@ from seqlab.training.schedule import (
     noam,
     teacher_forcing_ratio,
     warmup_cosine,
+    warmup_linear,
 )
 
 
@@ -53,6 +54,17 @@ def test_cosine_reaches_one_at_warmup_and_min_at_total():
     down = [warmup_cosine(s, **kw) for s in range(10, 111)]
     assert all(a < b for a, b in itertools.pairwise(up))
     assert all(a > b for a, b in itertools.pairwise(down))
+
+
+def test_linear_falls_in_a_straight_line_to_min_at_total():
+    kw = dict(warmup=0, total=100, min_ratio=0.004)  # word2vec: 0.025 -> 0.0001
+    assert warmup_linear(0, **kw) == pytest.approx(1.0)
+    assert warmup_linear(50, **kw) == pytest.approx(1.0 - 0.996 * 0.5)
+    assert warmup_linear(100, **kw) == pytest.approx(0.004) == warmup_linear(150, **kw)
+    assert warmup_linear(2, warmup=4, total=10, min_ratio=0.0) == pytest.approx(0.5)
+    cfg = TrainConfig(schedule="linear", warmup_steps=0, max_steps=4, lr=0.1, min_lr_ratio=0.0)
+    optimizer = _optimizer(0.1)
+    assert _rates(build_scheduler(optimizer, cfg, 8), optimizer, 5) == pytest.approx([0.075, 0.05, 0.025, 0.0, 0.0])
 
 
 def test_inverse_sqrt_and_constant():

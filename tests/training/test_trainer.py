@@ -62,7 +62,8 @@ def test_auto_precision_is_resolved_once_printed_first_and_recorded(tmp_path, mo
     monkeypatch.setattr(trainer, "autocast_context", lambda p, d: used.append(p) or real(p, d))
     lines = []
     run = tmp_path / "run"
-    train(tiny_config(tmp_path, precision="auto", max_steps=3, eval_every=3, warmup_steps=1), run, progress=False, echo=lines.append)
+    cfg = tiny_config(tmp_path, precision="auto", max_steps=3, eval_every=3, warmup_steps=1)
+    train(cfg, run, progress=False, echo=lines.append)
     assert f"precision {resolved} (auto: {'native' if native else 'no native'} bf16" in lines[0]
     assert used == [resolved] * 3  # every training step ran at the resolved precision
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
