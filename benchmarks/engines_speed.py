@@ -8,8 +8,9 @@ greedy and beam 5 with length penalty 0.6), with every engine seqlab decodes thr
   ``native int8`` (:func:`seqlab.export.int8.quantize_int8`): seqlab's greedy_search/beam_search;
 * ``onnx fp32``: the same search functions over ONNX Runtime sessions
   (:class:`seqlab.export.onnx.OnnxSeq2Seq`);
-* ``seqlab>ct2 fp32`` / ``seqlab>ct2 int8``: :class:`seqlab.export.ctranslate2.CTranslate2Engine`
-  (seqlab ids in and out, GNMT ranking), what ``--engine ctranslate2`` runs;
+* ``seqlab>ct2 fp32`` / ``seqlab>ct2 int8``: ``CTranslate2Engine.search``
+  (:class:`seqlab.export.ctranslate2.CTranslate2Engine`; seqlab ids in and out, GNMT ranking), the
+  call ``--engine ctranslate2`` makes once it has the length limits;
 * ``ct2 int8 direct``: the same exported int8 model called through CTranslate2's own API on token
   strings with its own length penalty, as a CTranslate2 user would;
 * ``marian fp32``: HuggingFace ``MarianMTModel.generate`` (as in ``translation_speed.py``).
@@ -86,8 +87,8 @@ def ct2_seqlab_decode(engine, batches, beam: int):
     def call(i: int) -> int:
         src = batches[i % len(batches)].src
         ids = [row[row.ne(0)].tolist() for row in src]
-        out = engine.translate_ids(ids, beam=beam, length_penalty=LENGTH_PENALTY, max_len_ratio=0.0,
-                                   max_len_offset=NEW_TOKENS, min_len=NEW_TOKENS, batch_size=DECODE_BATCH)
+        out = engine.search(ids, [NEW_TOKENS] * len(ids), beam=beam, length_penalty=LENGTH_PENALTY,
+                            min_length=NEW_TOKENS, batch_size=DECODE_BATCH)
         if i == 0:
             lengths = {len(t) for t in out.tokens}
             assert lengths == {NEW_TOKENS}, f"seqlab>ct2 produced lengths {lengths}"

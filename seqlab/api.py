@@ -11,10 +11,32 @@
 and weights. :class:`Translator` holds any :class:`~seqlab.models.base.Seq2SeqModel`
 (Transformer or recurrent) and its tokenizers; :class:`Classifier` any sequence classifier and its
 class names; neither asks which architecture it holds.
+
+    >>> bot = seqlab.load("runs/chat-demo")                       # doctest: +SKIP
+    >>> bot.reply([], "hello", strategy="sample", top_p=0.9, seed=1)  # doctest: +SKIP
+    'hello! how are you?'
+
+:func:`load` returns a :class:`Translator` for a translation run, a :class:`Chatbot` for a chat
+run and a :class:`Classifier` for a classification run (:func:`run_task` says which).
+Generation options are keyword arguments with the names of the ``decode`` config section
+(:class:`~seqlab.config.DecodeConfig`): ``strategy`` (greedy/beam/sample), ``beam``,
+``length_penalty``, ``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
+``no_repeat_ngram``, ``min_length``, ``max_new_tokens``, ``seed``, ``n_best``, ``precision``;
+options left out (or None) take the run's values. A bad option raises
+:class:`~seqlab.errors.ConfigError` naming ``decode.<key>``.
+
+A translation run may decode through another engine (:mod:`seqlab.export.engines`):
+
+    >>> fast = seqlab.load("runs/en-pt-transformer", engine="ctranslate2", precision="int8")  # doctest: +SKIP
+
+Thread safety: a request keeps all its decoding state (decoder states, generators) in local
+variables; the model is only read, so several threads may decode with one object at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,21 +44,29 @@ import torch
 
 from torch import nn
 
-from seqlab.config import ExperimentConfig, load_config
+from seqlab.config import DecodeConfig, ExperimentConfig, generation_config, load_config
+from seqlab.data.dialogs import context_text, fit_context
 from seqlab.data.labelled import LabelledData
+from seqlab.decoding.generate import (
+    generate_steps,
+    pad_rows,
+    source_steps,
+    start_seq2seq,
+    translate_batch,
+)
 from seqlab.errors import CheckpointError, SeqlabError
 from seqlab.evaluation.classification import ClassificationResult, predict_batches
 from seqlab.evaluation.evaluate import EvalResult, evaluate_pairs
-from seqlab.evaluation.metrics import translate_batch
 from seqlab.models.base import Seq2SeqModel
 from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
 from seqlab.tasks.run import LoadedRun, load_run
-from seqlab.text.pair import TokenizerPair
 from seqlab.nn.linear import pack_for_decoding
 from seqlab.precision import resolve_precision
+from seqlab.text.pair import TokenizerPair
+from seqlab.text.specials import EOS, PAD, SEP
 from seqlab.training.checkpoint import read_meta
 
-__all__ = ["AttentionMap", "Classifier", "SentenceTooLong", "Translator", "run_task"]
+__all__ = ["AttentionMap", "Chatbot", "Classifier", "SentenceTooLong", "Translator", "load", "run_task"]
 
 
 def run_task(run_dir: str | Path) -> str:
@@ -54,9 +84,24 @@ def run_task(run_dir: str | Path) -> str:
     return load_config(config_path).task
 
 
-def _load(run_dir: str | Path, checkpoint: str, task: str) -> LoadedRun:
-    run_task(run_dir)  # a missing folder is named as such
-    return load_run(run_dir, checkpoint=checkpoint, task=task)
+def _open(run_dir: str | Path, checkpoint: str, device: str, tasks: tuple[str, ...]) -> LoadedRun:
+    """The run folder's config, text, and model on ``device``; an error unless its task is one of ``tasks``."""
+    from seqlab.devices import resolve_device
+
+    device = resolve_device(device, key="device")
+    task = run_task(run_dir)  # a missing folder is named as such
+    if task not in tasks:
+        raise SeqlabError(f"{run_dir}: a {task!r} run, not a {' or '.join(tasks)} model")
+    run = load_run(run_dir, checkpoint=checkpoint)
+    run.model.to(device)
+    return run
+
+
+def _check_engine(run_dir: str | Path, task: str, engine: str) -> None:
+    """Exported engines (:mod:`seqlab.export.engines`) decode translation runs only."""
+    if engine != "native" and task != "translation":
+        raise SeqlabError(f"{run_dir}: a {task!r} run; engine {engine!r} decodes translation runs only "
+                          "(use engine native)")
 
 
 class SentenceTooLong(SeqlabError):
@@ -91,8 +136,12 @@ class Translator:
     ``engine`` (``native``, ``ctranslate2`` or ``onnx``) is what decodes (:mod:`seqlab.export.engines`):
     PyTorch, or a model exported from ``self.model`` into ``RUN/export/`` on first use (``step``,
     the checkpoint's, tells a stale export). ``precision`` may also be ``int8`` (native: int8
-    linear layers; ctranslate2); ctranslate2 and onnx take ``auto`` as fp32.
+    linear layers; ctranslate2); ctranslate2 and onnx take ``auto`` as fp32. The native engine
+    takes every generation option; ctranslate2 refuses sampling, the repetition penalty and
+    no-repeat n-grams (:func:`seqlab.export.engines.check_settings`).
     """
+
+    run_task = "translation"
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
                  run_dir: Path | None = None, *, precision: str | None = None, engine: str = "native",
@@ -116,16 +165,14 @@ class Translator:
 
         ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
         a run trained on either loads on either. ``precision``: the decoding precision (default:
-        the run's ``decode.precision``), and ``engine``, see above; an exported engine is exported
-        or opened here, so errors come now.
+        the run's ``decode.precision``), and ``engine``, see above (translation runs only); an
+        exported engine is exported or opened here, so errors come now.
         """
-        from seqlab.devices import resolve_device
-
-        device = resolve_device(device, key="device")
-        run = _load(run_dir, checkpoint, "translation")
-        step = read_meta(Path(run.run_dir) / "checkpoints", checkpoint).get("step")
-        translator = cls(run.model.to(device), run.data.text, run.config, run.run_dir, precision=precision,
-                         engine=engine, checkpoint=checkpoint, step=step)
+        _check_engine(run_dir, run_task(run_dir), engine)
+        run = _open(run_dir, checkpoint, device, ("translation", "chat"))
+        step = read_meta(Path(run.run_dir) / "checkpoints", checkpoint).get("step") if engine != "native" else None
+        translator = cls(run.model, run.data.text, run.config, run.run_dir, precision=precision, engine=engine,
+                         checkpoint=checkpoint, step=step)
         if engine != "native":
             translator._engine(None)
         return translator
@@ -143,6 +190,18 @@ class Translator:
 
     # ------------------------------------------------------------------ helpers
 
+    def settings(self, **options) -> DecodeConfig:
+        """The run's ``decode`` section with the given generation options (see the module docstring);
+        ``precision`` defaults to this object's :attr:`precision`. Options this object's engine
+        cannot decode with raise :class:`~seqlab.errors.SeqlabError` naming them."""
+        from seqlab.export.engines import check_settings
+
+        if options.get("precision") is not None:
+            self._resolve(options["precision"])  # names the valid precisions
+        settings = generation_config(dataclasses.replace(self.config.decode, precision=self.precision), **options)
+        check_settings(self.engine, settings)
+        return settings
+
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
         ids = self.tokenizers.src.encode_batch([s if s.strip() else "" for s in sentences])  # blank: nothing
@@ -154,8 +213,8 @@ class Translator:
         return ids
 
     def _resolve(self, precision: str) -> str:
-        """``auto``/``fp32``/``bf16``/``int8`` -> what this engine runs: the native engine resolves
-        auto and bf16 for the device (:func:`seqlab.precision.resolve_precision`)."""
+        """``auto``/``fp32``/``bf16``/``fp16``/``int8`` -> what this engine runs: the native engine
+        resolves auto and bf16 for the device (:func:`seqlab.precision.resolve_precision`)."""
         from seqlab.export.engines import check_precision
 
         if self.engine == "native" and precision != "int8":
@@ -165,56 +224,93 @@ class Translator:
         return precision
 
     def _engine(self, precision: str | None):
-        """The :class:`~seqlab.export.engines.Engine` decoding at ``precision`` (default :attr:`precision`).
-
-        A precision other than the default runs unpacked (correct, slower in bf16).
-        """
+        """The :class:`~seqlab.export.engines.Engine` decoding at ``precision`` (default :attr:`precision`,
+        resolved at construction), opened on first use. A precision other than the default runs
+        unpacked (correct, slower in bf16)."""
         from seqlab.export.engines import open_engine
 
-        resolved = self.precision if precision is None else self._resolve(precision)
+        resolved = self.precision if precision is None or precision == self.precision else self._resolve(precision)
         if resolved not in self._engines:
             self._engines[resolved] = open_engine(self.engine, resolved, model=self.model, tokenizers=self.tokenizers,
                                                   run_dir=self.run_dir, checkpoint=self.checkpoint, step=self.step)
         return self._engines[resolved]
 
     def _precision(self, precision: str | None):
-        """A context for running ``self.model`` at ``precision`` (default: :attr:`precision`)."""
+        """The context ``self.model``'s engine runs in at ``precision`` (default: :attr:`precision`)."""
         return self._engine(precision).context()
 
-    def _decode_settings(self, beam, length_penalty, max_len_ratio) -> dict:
-        d = self.config.decode
-        return {"beam": d.beam if beam is None else beam,
-                "length_penalty": d.length_penalty if length_penalty is None else length_penalty,
-                "max_len_ratio": d.max_len_ratio if max_len_ratio is None else max_len_ratio,
-                "max_len_offset": d.max_len_offset}
+    def _decode_ids(self, src_ids: list[list[int]], settings: DecodeConfig) -> list:
+        out = self._engine(settings.precision).decode(src_ids, settings)
+        decode = self.tokenizers.tgt.decode
+        if out.nbest is not None:
+            return [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
+        return [decode(toks) for toks in out.tokens]
+
+    def _stream_ids(self, src_ids: list[int], settings: DecodeConfig) -> Iterator[str]:
+        """Yield the text of one output piece by piece as its tokens come (beam: once at the end).
+
+        The pieces join to the decoded output: a piece is yielded when the text decoded so far
+        extends what was yielded (a tokenizer may re-space earlier text; then it waits). An engine
+        with its own search (ctranslate2) yields once, at the end.
+        """
+        if not src_ids:
+            return
+        engine = self._engine(settings.precision)
+        if engine.model is None:
+            yield from self._decode_ids([src_ids], settings)
+            return
+        model, decode = engine.model, self.tokenizers.tgt.decode
+        src = pad_rows([src_ids], self.device)
+        with torch.inference_mode(), engine.context():
+            state, sos = start_seq2seq(model, src)
+        steps = generate_steps(model.decode_step, state, sos, settings=settings,
+                               max_len=source_steps(model, src, settings))
+        tokens: list[int] = []
+        said = ""
+        while True:
+            try:
+                with engine.context():
+                    y = int(next(steps)[0])
+            except StopIteration as stop:
+                final = decode(stop.value.tokens[0])
+                break
+            if y in (EOS, PAD):
+                continue
+            tokens.append(y)
+            text = decode(tokens)
+            if len(text) > len(said) and text.startswith(said):
+                yield text[len(said):]
+                said = text
+        if len(final) > len(said) and final.startswith(said):
+            yield final[len(said):]
 
     # ------------------------------------------------------------------ public
 
-    @torch.inference_mode()
-    def translate(self, sentences: str | list[str], *, beam: int | None = None, length_penalty: float | None = None,
-                  max_len_ratio: float | None = None, n_best: int = 1, truncate: bool = False,
-                  precision: str | None = None):
-        """Translate one sentence or a list.
+    def translate(self, sentences: str | list[str], *, truncate: bool = False, **options):
+        """Translate one sentence or a list, with the generation ``options`` of the module docstring.
 
         Returns:
             A string per sentence; with ``n_best > 1`` a list of ``(translation, score)`` per sentence.
         """
         single = isinstance(sentences, str)
         batch = [sentences] if single else list(sentences)
+        settings = self.settings(**options)
         if not batch:
             return []
-        settings = self._decode_settings(beam, length_penalty, max_len_ratio)
-        if n_best > settings["beam"]:
-            raise SeqlabError(f"n_best={n_best} needs a beam of at least {n_best} (beam={settings['beam']})")
-        out = self._engine(precision).decode(self._encode(batch, truncate=truncate), n_best=n_best, **settings)
-        decode = self.tokenizers.tgt.decode
-        if n_best > 1:
-            result = [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
-        else:
-            result = [decode(toks) for toks in out.tokens]
+        result = self._decode_ids(self._encode(batch, truncate=truncate), settings)
         return result[0] if single else result
 
-    @torch.inference_mode()
+    def stream_translate(self, sentence: str, *, truncate: bool = False, **options) -> Iterator[str]:
+        """Translate one sentence, yielding text pieces as tokens are produced.
+
+        ``"".join(stream_translate(s, **o)) == translate(s, **o)`` for greedy search, seeded sampling
+        and beam search (which yields once, at the end).
+        """
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_translate gives one translation; n_best must be 1")
+        return self._stream_ids(self._encode([sentence], truncate=truncate)[0], settings)
+
     def attention(self, sentence: str, *, beam: int = 1) -> AttentionMap:
         """Translate ``sentence`` and return the source attention of each decoder step.
 
@@ -226,8 +322,8 @@ class Translator:
         src_ids = self._encode([sentence], truncate=False)
         if not src_ids[0]:
             raise SeqlabError(f"nothing to translate: {sentence!r} has no tokens")
-        settings = self._decode_settings(beam, None, None)
-        out = translate_batch(self.model, src_ids, return_attention=True, **settings)
+        settings = self.settings(strategy="beam", beam=beam, n_best=1)
+        out = translate_batch(self.model, src_ids, settings, return_attention=True)
         if out.attention is None:
             raise SeqlabError(f"this model ({type(self.model).__name__}, model.type={self.config.model.type}"
                               f"{', attention=none' if getattr(self.config.model, 'attention', '') == 'none' else ''})"
@@ -244,18 +340,53 @@ class Translator:
             translation=tok.tgt.decode(tgt),
         )
 
-    def evaluate(self, pairs: list[tuple[str, str]], *, beam: int | None = None,
-                 length_penalty: float | None = None, precision: str | None = None) -> EvalResult:
-        """BLEU, chrF and perplexity of this model on ``pairs``.
+    def evaluate(self, pairs: list[tuple[str, str]], **options) -> EvalResult:
+        """BLEU, chrF and perplexity of this model on ``pairs`` (generation ``options`` as in :meth:`translate`).
 
         Perplexity comes from the PyTorch model that decodes (native engine: at the same precision;
         NaN for ctranslate2 and onnx, which only decode).
         """
-        settings = self._decode_settings(beam, length_penalty, None)
-        engine = self._engine(precision)
+        settings = self.settings(**options)
+        engine = self._engine(settings.precision)
         with engine.context():
-            return evaluate_pairs(engine.model or self.model, self.tokenizers, pairs, decode=engine.decode,
-                                  with_nll=engine.model is not None, **settings)
+            return evaluate_pairs(engine.model if engine.scores else self.model, self.tokenizers, pairs, settings,
+                                  decode=engine.decode, with_nll=engine.scores)
+
+
+class Chatbot(Translator):
+    """A chat run: a sequence-to-sequence model from a conversation's context to the next reply.
+
+    The context is the last ``data.context_turns`` turns of the history and the message, joined
+    with ``<sep>`` (:func:`~seqlab.data.dialogs.context_text`); one longer than the model accepts
+    loses its oldest turns first, then its oldest tokens (:func:`~seqlab.data.dialogs.fit_context`).
+    The reply length is ``decode.max_new_tokens`` (set it in the config or per call).
+    """
+
+    run_task = "chat"
+
+    def context_ids(self, history: list[str], message: str) -> list[int]:
+        """Encoder input ids for a reply to ``message`` after ``history`` (oldest turn first)."""
+        if isinstance(history, str) or not all(isinstance(t, str) for t in history):
+            raise SeqlabError("history must be a list of strings (the earlier turns, oldest first)")
+        if not message.strip():
+            raise SeqlabError("the message is empty")
+        text = context_text([*history, message], self.config.data.context_turns)
+        ids = self.tokenizers.src.encode(text)
+        limit = min(self.model.max_positions - 1, self.config.data.max_len)
+        sep = self.tokenizers.src.special_id(SEP) if SEP in self.tokenizers.src.specials else -1
+        return fit_context(ids, limit, sep)
+
+    def reply(self, history: list[str], message: str, **options) -> str:
+        """The bot's reply to ``message`` after the turns ``history`` (generation ``options`` as in
+        :meth:`Translator.translate`; ``n_best > 1`` returns ``(reply, score)`` pairs)."""
+        return self._decode_ids([self.context_ids(history, message)], self.settings(**options))[0]
+
+    def stream_reply(self, history: list[str], message: str, **options) -> Iterator[str]:
+        """:meth:`reply`, yielding text pieces as tokens are produced (beam: once at the end)."""
+        settings = self.settings(**options)
+        if settings.n_best > 1:
+            raise SeqlabError("stream_reply gives one reply; n_best must be 1")
+        return self._stream_ids(self.context_ids(history, message), settings)
 
 
 class Classifier:
@@ -272,11 +403,8 @@ class Classifier:
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto") -> Classifier:
         """Load a classification run folder at checkpoint ``best`` or ``last`` (``device`` as for
         :meth:`Translator.load`)."""
-        from seqlab.devices import resolve_device
-
-        device = resolve_device(device, key="device")
-        run = _load(run_dir, checkpoint, "classification")
-        return cls(run.model.to(device), run.data.text, run.config, run.run_dir)
+        run = _open(run_dir, checkpoint, device, ("classification",))
+        return cls(run.model, run.data.text, run.config, run.run_dir)
 
     @property
     def labels(self) -> list[str]:
@@ -303,3 +431,16 @@ class Classifier:
         if not isinstance(data, LabelledData):
             data = self.config.data.read(str(data))
         return evaluate_classifier(self.model, self.text, data, max_len=self.config.data.max_len)[0]
+
+
+def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
+         precision: str | None = None, engine: str = "native") -> Translator | Classifier:
+    """Load a run folder: a :class:`Chatbot` for a chat run, a :class:`Classifier` for a
+    classification run, else a :class:`Translator` (``engine`` other than ``native``: translation
+    runs only, see :class:`Translator`)."""
+    task = run_task(run_dir)
+    if task == "classification":
+        _check_engine(run_dir, task, engine)
+        return Classifier.load(run_dir, checkpoint=checkpoint, device=device)
+    opener = Chatbot if task == "chat" else Translator
+    return opener.load(run_dir, checkpoint=checkpoint, device=device, precision=precision, engine=engine)

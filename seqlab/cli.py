@@ -3,7 +3,8 @@
     seqlab train CONFIG [key.sub=value ...] [--out RUN] [--max-minutes M]
     seqlab train --resume RUN [key.sub=value ...]
     seqlab evaluate RUN --data FILE [--beam 5] [--confusion PNG]
-    seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3]
+    seqlab translate RUN [--input FILE] [--beam 5] [--n-best 3] [--strategy sample --top-p 0.9 ...]
+    seqlab chat RUN [--temperature 0.8 --top-k 20 --seed 1 ...]
     seqlab classify RUN [--input FILE]
     seqlab attention RUN "sentence" --out attn.png
     seqlab generate RUN --prompt "text" [--max-tokens 200] [--temperature 1] [--top-k K] [--top-p P] [--seed S]
@@ -11,6 +12,8 @@
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
     seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
+    seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--engine ctranslate2] [--precision int8]
+    seqlab study list | NAME | all [--quick] --out DIR
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -180,13 +183,23 @@ def _input_lines(args, handle) -> None:
         handle(text.splitlines())
 
 
+_GENERATION_OPTIONS = ("strategy", "beam", "temperature", "top_k", "top_p", "repetition_penalty", "no_repeat_ngram",
+                       "min_length", "max_new_tokens", "seed")
+
+
+def _generation(args) -> dict:
+    """The generation options given on the command line (the others keep the run's values; the
+    precision is given once, when the run is loaded)."""
+    return {key: getattr(args, key) for key in _GENERATION_OPTIONS if getattr(args, key, None) is not None}
+
+
 def _translate_lines(translator, lines: list[str], args, out) -> None:
     from seqlab.api import SentenceTooLong
 
     for start in range(0, len(lines), 64):
         chunk = lines[start:start + 64]
         try:
-            results = translator.translate(chunk, beam=args.beam, n_best=args.n_best, truncate=args.truncate)
+            results = translator.translate(chunk, n_best=args.n_best, truncate=args.truncate, **_generation(args))
         except SentenceTooLong as err:
             line = start + err.index + 1
             raise SeqlabError(f"{args.input or '<stdin>'}: line {line}: {err.n_tokens} tokens, more than the "
@@ -223,6 +236,17 @@ def _cmd_classify(args) -> int:
             sys.stdout.flush()
 
     _input_lines(args, classify)
+    return 0
+
+
+def _cmd_chat(args) -> int:
+    from seqlab.api import Chatbot, load
+    from seqlab.repl import chat_loop
+
+    bot = load(args.run, checkpoint=args.checkpoint, device=args.device, precision=args.precision, engine=args.engine)
+    if not isinstance(bot, Chatbot):
+        raise SeqlabError(f"{args.run}: a {bot.run_task} run, not a chat run (task: chat); use seqlab translate")
+    chat_loop(bot, sys.stdin, sys.stdout, interactive=sys.stdin.isatty(), stderr=sys.stderr, **_generation(args))
     return 0
 
 
@@ -277,6 +301,19 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from seqlab.serve import serve
+    from seqlab.serve.limits import ServeLimits
+
+    limits = ServeLimits(max_body_bytes=args.max_body_bytes, max_input_tokens=args.max_input_tokens,
+                         max_new_tokens=args.max_new_tokens, max_texts=args.max_texts,
+                         max_in_flight=args.max_in_flight)
+    serve(args.runs, host=args.host, port=args.port, checkpoint=args.checkpoint, limits=limits,
+          max_batch=1 if args.no_batching else args.max_batch, batch_wait=args.batch_wait_ms / 1000,
+          threads=args.threads, log_level=args.log_level, engine=args.engine, precision=args.precision)
+    return 0
+
+
 def _cmd_data_download(args) -> int:
     from seqlab.data.download import download_tatoeba
 
@@ -292,6 +329,23 @@ def _cmd_data_synthetic(args) -> int:
     pairs = generate_pairs(args.n, seed=args.seed)
     atomic_write_text(Path(args.out), "".join(f"{s}\t{t}\n" for s, t in pairs))
     print(f"wrote {len(pairs)} pairs to {args.out}")
+    return 0
+
+
+def _cmd_study(args) -> int:
+    from seqlab.studies import describe, run_all, run_study
+
+    if args.name == "list":
+        for name, claim, cost in describe():
+            print(f"{name:<17} {cost}\n    {claim}")
+        return 0
+    if not args.out:
+        raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
+    if args.name == "all":
+        run_all(args.out, quick=args.quick)
+    else:
+        report = run_study(args.name, args.out, quick=args.quick)
+        print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
     return 0
 
 
@@ -342,19 +396,38 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default RUN/confusion-<data name>.png)")
     e.set_defaults(func=_cmd_evaluate)
 
+    def generation_args(q):
+        g = q.add_argument_group("generation (default: the run's decode section)")
+        g.add_argument("--strategy", choices=["greedy", "beam", "sample"],
+                       help="greedy, beam search, or sampling (implied by --temperature/--top-k/--top-p)")
+        g.add_argument("--beam", type=int, help="beam size (1 = greedy)")
+        g.add_argument("--temperature", type=float, help="sampling temperature (0 = argmax)")
+        g.add_argument("--top-k", type=int, help="sample among the k most probable tokens")
+        g.add_argument("--top-p", type=float, help="sample from the nucleus of probability mass p")
+        g.add_argument("--repetition-penalty", type=float, help="CTRL penalty for tokens already generated (1 = off)")
+        g.add_argument("--no-repeat-ngram", type=int, help="no n-gram of this size twice in an output (0 = off)")
+        g.add_argument("--min-length", type=int, help="block <eos> until this many tokens are out")
+        g.add_argument("--max-new-tokens", type=int, help="most output tokens (instead of the source-length rule)")
+        g.add_argument("--seed", type=int, help="seed of the sampler, for reproducible samples")
+        precision_arg(g)
+
     tr = sub.add_parser("translate", help="translate lines from --input, stdin, or interactively")
     run_args(tr)
     tr.add_argument("--input", help="a text file, one sentence per line")
-    tr.add_argument("--beam", type=int)
-    precision_arg(tr)
     tr.add_argument("--n-best", type=int, default=1)
     tr.add_argument("--truncate", action="store_true", help="cut sentences longer than the model's limit")
+    generation_args(tr)
     tr.set_defaults(func=_cmd_translate)
 
     c = sub.add_parser("classify", help="classify lines from --input, stdin, or interactively: label<TAB>probability")
     run_args(c)
     c.add_argument("--input", help="a text file, one text per line")
     c.set_defaults(func=_cmd_classify)
+
+    ch = sub.add_parser("chat", help="talk to a chat run (a REPL; one reply per line when piped)")
+    run_args(ch)
+    generation_args(ch)
+    ch.set_defaults(func=_cmd_chat)
 
     a = sub.add_parser("attention", help="plot the source attention of one translation")
     run_args(a)
@@ -387,6 +460,29 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="curves.png")
     pl.set_defaults(func=_cmd_plot)
 
+    sv = sub.add_parser("serve", help="serve runs over HTTP: JSON API, OpenAI chat completions, web page")
+    sv.add_argument("runs", nargs="+", metavar="RUN", help="run folders, served under their folder names")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; others warn)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--checkpoint", default="best", help="best (default) or last")
+    precision_arg(sv)
+    sv.add_argument("--max-batch", type=int, default=32, help="most texts decoded together (dynamic batching)")
+    sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests to batch with")
+    sv.add_argument("--no-batching", action="store_true", help="decode each request alone")
+    sv.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="uvicorn's log level (info logs every request)")
+    from seqlab.serve.limits import ServeLimits
+
+    defaults = ServeLimits()
+    for flag, help_text in (("--max-body-bytes", "largest request body"),
+                            ("--max-input-tokens", "longest text, in tokens"),
+                            ("--max-new-tokens", "most tokens a request may ask to generate"),
+                            ("--max-texts", "texts per translate request"),
+                            ("--max-in-flight", "requests at once; past it 503 with Retry-After")):
+        sv.add_argument(flag, type=int, default=getattr(defaults, flag[2:].replace("-", "_")),
+                        help=f"{help_text} (default %(default)s)")
+    sv.set_defaults(func=_cmd_serve)
     em = sub.add_parser("embed", help="word vectors: train Word2Vec, query and export them")
     esub = em.add_subparsers(dest="embed_command", required=True)
     et = esub.add_parser("train", help="train Word2Vec skip-gram from a YAML config (task: word2vec)")
@@ -406,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(ex)
     ex.add_argument("--out", required=True, help="the text file to write")
     ex.set_defaults(func=_cmd_embed_export)
+
+    st = sub.add_parser("study", help="measure a claim of the courses: report, table and plots")
+    st.add_argument("name", help="a study from `seqlab study list`, `all`, or `list`")
+    st.add_argument("--out", metavar="DIR", help="folder for report.md, results.json and the figures")
+    st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
+    st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)

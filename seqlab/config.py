@@ -39,12 +39,14 @@ import yaml
 
 from seqlab.errors import ConfigError
 from seqlab.io import atomic_write_text
+from seqlab.text.specials import check_reserved
 
 __all__ = [
     "DataConfig",
     "DecodeConfig",
     "ExperimentConfig",
     "GPTConfig",
+    "GenerationConfig",
     "ModelConfig",
     "RecurrentConfig",
     "TokenizerConfig",
@@ -53,6 +55,7 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
+    "generation_config",
     "load_config",
     "save_config",
 ]
@@ -152,6 +155,8 @@ class TokenizerConfig:
     """One vocabulary for both sides (needed for ``model.share_embeddings``)."""
     lowercase: bool = False
     min_frequency: int = _at_least(1, 2)
+    specials: list[str] = field(default_factory=list)
+    """Reserved specials after the four fixed ones (ids 4, 5, ...), e.g. ``["<sep>"]`` for chat."""
 
 
 @dataclass
@@ -168,8 +173,13 @@ class TransformerConfig:
     ffn: int = _at_least(1, 1024)
     dropout: float = _probability(0.1, one=False)
     attention_dropout: float = _probability(0.0, one=False)
-    norm: Literal["post", "pre"] = "post"
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    norm: Literal["post", "pre", "none"] = "post"
+    """Layer normalisation after the residual sum (``post``, the paper), before each sub-layer
+    (``pre``), or none at all (an ablation)."""
+    residual: bool = True
+    """Residual connections around every sub-layer (``false`` is an ablation)."""
+    positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
+    """``none`` adds no positional encoding: the model cannot see word order (an ablation)."""
     max_positions: int = _at_least(1, 512)
     share_embeddings: bool = False
     """One embedding matrix for source and target (requires ``tokenizer.joint``)."""
@@ -229,6 +239,8 @@ class RecurrentConfig:
     input_feeding: bool = True
     """Feed the previous attentional vector into the next decoder step (Luong et al. 2015)."""
     dropout: float = _probability(0.2, one=False)
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    """Activation of the vanilla RNN (``type: rnn``): h_t = tanh(...) or max(0, ...)."""
     cells: Literal["fused", "explicit"] = "fused"
     """``fused`` uses torch.nn.RNN/LSTM/GRU; ``explicit`` unrolls the textbook cells in Python."""
     gru_reset: Literal["after", "before"] = "after"
@@ -330,16 +342,90 @@ class TrainConfig:
 
 @dataclass
 class DecodeConfig:
-    """Defaults for ``translate`` and ``evaluate``."""
+    """Generation settings: defaults for ``translate``, ``chat``, ``evaluate`` and the API.
 
+    The same keys are the keyword arguments of ``Translator.translate`` / ``Chatbot.reply`` and
+    the options of the CLI (``--top-k`` for ``top_k``); :func:`generation_config` merges them.
+    """
+
+    strategy: Literal["greedy", "beam", "sample"] = "beam"
+    """``beam`` with ``beam: 1`` is greedy search; ``sample`` draws with temperature/top-k/top-p."""
     beam: int = _at_least(1, 5)
     length_penalty: float = _at_least(0, 0.6)
     max_len_ratio: float = _positive(1.5)
     max_len_offset: int = _at_least(0, 10)
+    """Without ``max_new_tokens`` the output limit is ceil(max_len_ratio * source length) + offset."""
+    max_new_tokens: int | None = _at_least(1, None)
+    """Most output tokens, ``<eos>`` included (chat replies); replaces the source-length limit."""
+    min_length: int = _at_least(0, 0)
+    """``<eos>`` is blocked until this many tokens are out."""
+    temperature: float | None = _at_least(0, None)
+    """Sampling temperature tau (default 1.0; 0 = argmax). Sampling only."""
+    top_k: int | None = _at_least(1, None)
+    top_p: float | None = _ranged(None, 0, 1, low_open=True)
+    repetition_penalty: float = _positive(1.0)
+    """CTRL's penalty theta for tokens already generated (1 = off)."""
+    no_repeat_ngram: int = _at_least(0, 0)
+    """No n-gram of this size appears twice in an output (0 = off)."""
+    seed: int | None = _at_least(0, None)
+    """Seed of the sampler: the same input, seed and settings give the same sample."""
     n_best: int = _at_least(1, 1)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
     """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
-    on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively."""
+    on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively; ``int8``
+    decodes with int8 linear layers (:mod:`seqlab.export.int8`; the fast native path on CPUs without
+    bf16) or an int8 CTranslate2 model (:mod:`seqlab.export.engines`)."""
+
+    def __post_init__(self) -> None:
+        _check_decode(self)
+
+
+GenerationConfig = DecodeConfig
+"""The generation settings under the name other toolkits use."""
+
+
+def _check_decode(d: DecodeConfig) -> None:
+    """Range and consistency checks of the ``decode`` section (keys named ``decode.*``)."""
+    _check_ranges(d, "decode")
+    if d.strategy != "sample":
+        for key in ("temperature", "top_k", "top_p"):
+            if getattr(d, key) is not None:
+                raise ConfigError(f"decode.{key}", f"applies to decode.strategy: sample only, "
+                                  f"not {d.strategy!r}")
+    if d.n_best > 1 and (d.strategy != "beam" or d.n_best > d.beam):
+        raise ConfigError("decode.n_best", f"n_best={d.n_best} needs decode.strategy: beam with a beam of at least "
+                          f"{d.n_best} (strategy {d.strategy!r}, beam={d.beam})")
+    if d.max_new_tokens is not None and d.min_length >= d.max_new_tokens:
+        raise ConfigError("decode.min_length", f"{d.min_length} leaves no room for <eos> within "
+                          f"decode.max_new_tokens={d.max_new_tokens}")
+
+
+_SAMPLING_KEYS = ("temperature", "top_k", "top_p")
+
+
+def generation_config(base: DecodeConfig, **options: Any) -> DecodeConfig:
+    """``base`` with the given generation options, validated like the ``decode`` section.
+
+    Options set to None are ignored (they keep the run's value). When ``strategy`` is not given,
+    it follows from the options: a sampling option (``temperature``, ``top_k``, ``top_p``) means
+    ``sample``, a ``beam`` means ``beam`` (beam 1 is greedy search); sampling options of the base
+    are dropped when the result is not sampling.
+
+    Raises:
+        ConfigError: naming ``decode.<key>`` for an unknown option or a bad value.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    if "strategy" not in given:
+        if any(k in given for k in _SAMPLING_KEYS):
+            given["strategy"] = "sample"
+        elif "beam" in given:
+            given["strategy"] = "beam"
+    merged = {**config_to_dict(base), **given}
+    if merged["strategy"] != "sample":
+        for key in _SAMPLING_KEYS:
+            if key not in given:
+                merged[key] = None
+    return _build(DecodeConfig, merged, "decode", None)
 
 
 @dataclass
@@ -511,10 +597,13 @@ def _check_consistency(cfg: ExperimentConfig) -> None:
                           f"below train.max_steps ({t.max_steps})")
     if t.schedule == "noam" and t.warmup_steps < 1:
         raise ConfigError("train.warmup_steps", "the noam schedule needs at least 1 warmup step")
-    if cfg.decode.n_best > cfg.decode.beam:
-        raise ConfigError("decode.n_best", f"n_best={cfg.decode.n_best} needs decode.beam of at least as many "
-                          f"(beam={cfg.decode.beam})")
-    from seqlab.devices import check_device  # devices imports torch; config loads without it
+    try:
+        check_reserved(cfg.tokenizer.specials)
+    except ValueError as err:
+        raise ConfigError("tokenizer.specials", str(err)) from None
+    from seqlab.devices import (
+        check_device,  # devices imports torch; config loads without it
+    )
 
     check_device(t.device)
     cfg.data.check(cfg)

@@ -167,3 +167,27 @@ def copy_run(tmp_path):
         return Path(shutil.copytree(run.path, tmp_path / "run-copy"))
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_run(tmp_path_factory) -> TrainedRun:
+    """A tiny chat Transformer on 60 JSONL conversations of the built-in dialog grammar (12 steps)."""
+    import json
+
+    from seqlab.data.synthetic_dialogs import generate_dialogs
+
+    folder = tmp_path_factory.mktemp("chat")
+    dialogs = generate_dialogs(60, seed=0)
+    train = folder / "dialogs.jsonl"
+    train.write_text("".join(json.dumps({"turns": turns}) + "\n" for turns in dialogs), encoding="utf-8")
+    cfg = {**TINY_TRANSFORMER, "name": "tiny-chat", "task": "chat",
+           "data": {"train": str(train), "dev": None, "holdout": 0.1, "context_turns": 2, "max_len": 40,
+                    "dev_size": 8},
+           "tokenizer": {**TINY_TRANSFORMER["tokenizer"], "specials": ["<sep>"]},
+           "decode": {"strategy": "greedy", "max_new_tokens": 12}}
+    config = write_config(folder / "chat.yaml", cfg)
+    run = folder / "run"
+    result = run_cli("train", config, "--out", run, "--quiet")
+    if result.code != 0:
+        pytest.fail(f"training the chat fixture failed:\n{result.err}")
+    return TrainedRun(run, config, result)

@@ -86,7 +86,7 @@ def test_n_best_returns_scored_candidates_best_first(translator):
 
 
 def test_n_best_larger_than_the_beam_is_an_error(translator):
-    with pytest.raises(seqlab.errors.SeqlabError, match="n_best=3 needs a beam of at least 3"):
+    with pytest.raises(seqlab.errors.SeqlabError, match="n_best=3 needs decode.strategy: beam with a beam of at least 3"):
         translator.translate(SENTENCES[0], beam=2, n_best=3)
 
 

@@ -216,7 +216,7 @@ def test_translate_n_best_prints_n_scored_candidates(capsys, tiny_run, input_fil
 
 def test_translate_n_best_needs_a_large_enough_beam(capsys, tiny_run, input_file):
     code, _, err = _run(capsys, "translate", tiny_run.path, "--input", input_file, "--beam", "2", "--n-best", "3")
-    assert code == 2 and "n_best=3 needs a beam of at least 3" in err
+    assert code == 2 and "n_best=3 needs decode.strategy: beam with a beam of at least 3" in err
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def _tokenizers(task: str):
     char = CharTokenizer.train(["".join(chr(33 + i) for i in range(96))], vocab_size=100)
     if task == "classification":
         return ClassificationText(char, LabelSet(["a", "b", "c"]))
-    return TokenizerPair(char) if task == "translation" else char
+    return TokenizerPair(char) if task in ("translation", "chat") else char
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -38,5 +38,5 @@ def test_config_loads_and_builds(path):
     if cfg.task == "classification":
         assert model.num_classes == 3
     else:
-        logits_size = model.tgt_vocab_size if cfg.task == "translation" else model.vocab_size  # word2vec: rows of W
+        logits_size = model.tgt_vocab_size if cfg.task in ("translation", "chat") else model.vocab_size  # w2v: rows of W
         assert logits_size == 100

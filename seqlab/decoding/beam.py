@@ -14,7 +14,8 @@ ranks finished hypotheses; open prefixes compete on their raw score.
 
 The algorithm, for a batch of B sentences and beam K:
 
-1. Encode once and repeat the decoder state K times: row b*K + k is beam k of sentence b
+1. Start from a state (``encode(src)`` with ``<sos>``, or a language model's ``start`` with its
+   first logits: :func:`beam_decode`) and repeat it K times: row b*K + k is beam k of sentence b
    (``state.repeat_rows(K)``; what belongs to the source, such as the Transformer's
    cross-attention keys and values, stays one row per sentence). Scores are kept as (B, K); at the first
    step only beam 0 is live (the others start at -inf), so the K copies do not fill the beam with
@@ -35,7 +36,10 @@ The algorithm, for a batch of B sentences and beam K:
    ``scores`` (raw log-probability) and ``attention`` describe the best one, ``nbest`` (when
    ``n_best > 1``) the first ``n_best`` with their normalised scores.
 
-``<pad>`` and ``<sos>`` are never proposed (their log-probabilities are set to -inf).
+``<pad>`` and ``<sos>`` are never proposed (their log-probabilities are set to -inf). The logits
+processors of :mod:`seqlab.decoding.processors` (repetition penalty, no-repeat n-gram, minimum
+length) act on each beam's own history before the candidates are ranked, exactly as in greedy
+search, so beam 1 with a processor equals greedy search with it.
 """
 
 from __future__ import annotations
@@ -45,12 +49,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seqlab.decoding.greedy import DecodeOutput
+from seqlab.decoding.greedy import DecodeOutput, StepFn, mask_only, start_from
 from seqlab.decoding.lengths import as_length_tensor
+from seqlab.decoding.processors import Processor
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
-from seqlab.text.specials import EOS, PAD, SOS
+from seqlab.text.specials import EOS, SOS
 
-__all__ = ["beam_search", "gnmt_length_penalty"]
+__all__ = ["beam_decode", "beam_search", "gnmt_length_penalty"]
 
 
 def gnmt_length_penalty(length: int, alpha: float) -> float:
@@ -101,17 +106,57 @@ def beam_search(
     max_len: Tensor | int,
     length_penalty: float = 0.6,
     n_best: int = 1,
+    process: Processor = mask_only,
     return_attention: bool = False,
 ) -> DecodeOutput:
-    """Translate a batch with beam search (algorithm and stopping rule in the module docstring).
+    """Translate a batch with beam search: :func:`beam` from ``encode(src)`` and ``<sos>``.
 
     Args:
         model: any :class:`~seqlab.models.base.Seq2SeqModel` (its mode is left as it is).
         src: (B, S) source ids, right-padded with ``<pad>``.
+        beam, max_len, length_penalty, n_best, process, return_attention: as in :func:`beam`.
+
+    Returns:
+        A :class:`~seqlab.decoding.greedy.DecodeOutput`, ``nbest`` filled when ``n_best > 1``.
+    """
+    sos = torch.full((src.size(0),), SOS, dtype=torch.long, device=src.device)
+    return beam_decode(model.decode_step, model.encode(src), sos, beam=beam, max_len=max_len,
+                       length_penalty=length_penalty, n_best=n_best, process=process,
+                       src_lengths=padding_mask(src).sum(dim=1), return_attention=return_attention)
+
+
+@torch.inference_mode()
+def beam_decode(
+    step: StepFn,
+    state: DecoderState,
+    first_token: Tensor | None = None,
+    *,
+    logits: Tensor | None = None,
+    beam: int,
+    max_len: Tensor | int,
+    length_penalty: float = 0.6,
+    n_best: int = 1,
+    process: Processor = mask_only,
+    src_lengths: Tensor | None = None,
+    return_attention: bool = False,
+) -> DecodeOutput:
+    """Beam search from any start (algorithm and stopping rule in the module docstring).
+
+    Give either ``first_token`` (``<sos>`` after ``encode``) or ``logits`` (the first next-token
+    logits that ``LanguageModel.start`` returned with ``state``).
+
+    Args:
+        step: the model's ``decode_step``.
+        state: the state before the first step, one row per sentence.
+        first_token: (B,) first decoder input.
+        logits: (B, V) logits of the first step, instead of ``first_token``.
         beam: K, the number of live hypotheses per sentence.
         max_len: int or (B,) most decoder steps per sentence, ``<eos>`` included.
         length_penalty: alpha of the GNMT length penalty.
         n_best: how many finished hypotheses to return per sentence (1 <= n_best <= beam).
+        process: the logits processor; candidates are ranked by the processed logits minus the
+            model's log-normaliser (the model's log-probability when only the specials are masked).
+        src_lengths: (B,) real source lengths, to crop attention (None keeps its full width).
         return_attention: also return the best hypothesis' (T_i, S_i) cross-attention.
 
     Returns:
@@ -121,12 +166,20 @@ def beam_search(
         raise ValueError(f"beam must be >= 1, got {beam}")
     if not 1 <= n_best <= beam:
         raise ValueError(f"n_best must be between 1 and beam={beam}, got {n_best}")
-    B, K, device = src.size(0), beam, src.device
+    if (first_token is None) == (logits is None):
+        raise ValueError("a search needs exactly one of first_token and logits")
+    B, K = (first_token if first_token is not None else logits).size(0), beam
+    step, y_first = start_from(
+        step,
+        None if first_token is None else first_token.repeat_interleave(K),  # (B*K,)
+        None if logits is None else logits.repeat_interleave(K, dim=0),  # (B*K, V)
+    )
+    device = y_first.device
     limits = as_length_tensor(max_len, B, device)
-    src_lengths = padding_mask(src).sum(dim=1).tolist()
     finished: list[list[_Hypothesis]] = [[] for _ in range(B)]
     if B == 0:
         return _collect(finished, n_best, return_attention)
+    widths = src_lengths.tolist() if src_lengths is not None else None
 
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0
@@ -135,12 +188,12 @@ def beam_search(
         scores=scores,
         history=torch.zeros((B * K, 0), dtype=torch.long, device=device),
         attention=None,
-        state=model.encode(src).repeat_rows(K),
-        y_prev=torch.full((B * K,), SOS, dtype=torch.long, device=device),
+        state=state.repeat_rows(K),
+        y_prev=y_first,
     )
     track_attention = return_attention
     for t in range(1, int(limits.max()) + 1):
-        logits, beams.state = model.decode_step(beams.state, beams.y_prev)
+        logits_t, beams.state = step(beams.state, beams.y_prev)
         if track_attention and beams.state.attention is None:
             track_attention = False
         if track_attention:
@@ -150,30 +203,31 @@ def beam_search(
                 if beams.attention is None
                 else torch.cat([beams.attention, step_attention], dim=1)
             )
-        beams = _advance(beams, _row_candidates(logits, 2 * K), t, limits, finished, src_lengths, length_penalty)
+        candidates = _row_candidates(logits_t, 2 * K, process(logits_t, beams.history))
+        beams = _advance(beams, candidates, t, limits, finished, widths, length_penalty)
         if beams is None:
             break
     return _collect(finished, n_best, track_attention)
 
 
-def _row_candidates(logits: Tensor, n: int) -> tuple[Tensor, Tensor]:
+def _row_candidates(logits: Tensor, n: int, processed: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Each row's n best next tokens and their log-probabilities, ``<pad>``/``<sos>`` excluded.
 
-    log p(v) = z_v - log sum_u exp z_u, computed only for the n kept tokens. This is all beam search
+    log p(v) = z'_v - log sum_u exp z_u, computed only for the n kept tokens, where z' are the
+    processed logits (``processed``; by default z with ``<pad>``/``<sos>`` at -inf). This is all beam search
     needs: a candidate among a sentence's top 2K over all K * V continuations is among its own
     beam's top 2K, since within one beam candidates rank by log p(v) alone.
 
     Args:
         logits: (R, V) next-token logits of R beams.
         n: tokens kept per row (at most V).
+        processed: (R, V) the logits after the processors, or None for the masked logits.
 
     Returns:
         (R, n) log-probabilities (float32, best first) and (R, n) token ids.
     """
-    z = logits.to(torch.float32, copy=True)  # (R, V), a copy: the specials are masked in place
-    log_normaliser = torch.logsumexp(z, dim=-1, keepdim=True)  # (R, 1)
-    z[:, PAD] = float("-inf")
-    z[:, SOS] = float("-inf")
+    log_normaliser = torch.logsumexp(logits.float(), dim=-1, keepdim=True)  # (R, 1)
+    z = mask_only(logits, None) if processed is None else processed
     top_z, top_tokens = z.topk(min(n, z.size(1)), dim=-1)
     return top_z - log_normaliser, top_tokens
 
@@ -184,7 +238,7 @@ def _advance(
     t: int,
     limits: Tensor,
     finished: list[list[_Hypothesis]],
-    src_lengths: list[int],
+    src_lengths: list[int] | None,
     alpha: float,
 ) -> _Beams | None:
     """One beam step: finish hypotheses, pick the next K beams, drop done sentences.
@@ -196,7 +250,7 @@ def _advance(
         t: the step number, from 1.
         limits: (B,) step limits of all sentences.
         finished: per sentence, its finished hypotheses (appended to).
-        src_lengths: real source length of every sentence, to crop attention.
+        src_lengths: real source length of every sentence, to crop attention (None: no cropping).
         alpha: the length penalty exponent.
 
     Returns:
@@ -221,7 +275,8 @@ def _advance(
         tokens = beams.history[row].tolist() + ([] if token == EOS else [token])
         attention = None
         if beams.attention is not None:
-            attention = beams.attention[row, :, : src_lengths[sentence]].cpu()  # (t, S_i)
+            width = src_lengths[sentence] if src_lengths is not None else beams.attention.size(2)
+            attention = beams.attention[row, :, :width].cpu()  # (t, S_i)
         normalised = raw / gnmt_length_penalty(t, alpha)
         finished[sentence].append(_Hypothesis(normalised, raw, tokens, attention))
 

@@ -11,24 +11,38 @@ Decoding functions run under ``torch.inference_mode()`` rather than ``torch.no_g
 autograd bookkeeping at all, which for the hundreds of small operations of each decoder step is
 measurably faster (about 10% for greedy search in ``benchmarks/translation_speed.py``).
 
-``<pad>`` and ``<sos>`` are never chosen (their log-probabilities are set to -inf before the
-choice, not renormalised), so scores stay the model's own log-probabilities and agree with a
-teacher-forced computation.
+The choice is made on the logits after the processors of :mod:`seqlab.decoding.processors`
+(repetition penalty, no-repeat n-gram, minimum length; ``<pad>`` and ``<sos>`` always at -inf);
+the scores stay the model's own log-probabilities, so they agree with a teacher-forced
+computation. :func:`decode_steps` is a generator that yields each step's tokens (streaming);
+:func:`greedy` starts from any state, a first token or first logits (a language model's
+``start``), and :func:`greedy_search` is its sequence-to-sequence form (``encode``, ``<sos>``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from seqlab.decoding.lengths import as_length_tensor
+from seqlab.decoding.processors import Processor, mask_specials
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.text.specials import EOS, PAD, SOS
 
-__all__ = ["DecodeOutput", "greedy_search", "mask_specials", "stepwise_decode"]
+__all__ = [
+    "DecodeOutput",
+    "FirstLogits",
+    "decode_steps",
+    "greedy",
+    "greedy_search",
+    "mask_only",
+    "run_to_end",
+    "start_from",
+    "stepwise_decode",
+]
 
 StepFn = Callable[[DecoderState, Tensor], "tuple[Tensor, DecoderState]"]
 
@@ -56,37 +70,73 @@ class DecodeOutput:
         return len(self.tokens)
 
 
-def mask_specials(log_probs: Tensor) -> Tensor:
-    """Set the ``<pad>`` and ``<sos>`` columns of (B, V) scores to -inf (a copy)."""
-    masked = log_probs.clone()
-    masked[:, PAD] = float("-inf")
-    masked[:, SOS] = float("-inf")
-    return masked
+def mask_only(logits: Tensor, history: Tensor) -> Tensor:
+    """The default processor: float32 logits with ``<pad>``/``<sos>`` at -inf."""
+    return mask_specials(logits.float())
 
 
-def stepwise_decode(
+class FirstLogits:
+    """A step function that returns given logits once, then defers to the model's step.
+
+    This is how a language model, whose ``start(prefix)`` returns the first next-token logits with
+    the state, enters the same loops as a sequence-to-sequence model after ``encode``.
+    """
+
+    def __init__(self, step: StepFn, logits: Tensor):
+        self.step, self.logits = step, logits
+
+    def __call__(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:
+        if self.logits is not None:
+            logits, self.logits = self.logits, None
+            return logits, state
+        return self.step(state, y_prev)
+
+
+def start_from(step: StepFn, first_token: Tensor | None, logits: Tensor | None) -> tuple[StepFn, Tensor]:
+    """The (step, first input) pair of a search that starts from a token or from given logits.
+
+    Args:
+        step: the model's ``decode_step``.
+        first_token: (B,) first decoder input (``<sos>`` after ``encode``), or None.
+        logits: (B, V) next-token logits returned with the start state, or None.
+
+    Returns:
+        The step function to run and the (B,) first input (a dummy when ``logits`` are given).
+    """
+    if (first_token is None) == (logits is None):
+        raise ValueError("a search needs exactly one of first_token and logits")
+    if logits is None:
+        return step, first_token
+    return FirstLogits(step, logits), torch.zeros(logits.size(0), dtype=torch.long, device=logits.device)
+
+
+def decode_steps(
     step: StepFn,
     state: DecoderState,
     y_prev: Tensor,
     *,
     max_len: Tensor | int,
     choose: Callable[[Tensor], Tensor],
+    process: Processor = mask_only,
     src_lengths: Tensor | None = None,
     return_attention: bool = False,
-) -> DecodeOutput:
-    """Run ``step`` left to right, choosing one token per row and step.
+) -> Generator[Tensor, None, DecodeOutput]:
+    """Run ``step`` left to right, choosing one token per row and step; yield each step's tokens.
+
+    A generator: it yields the (B,) tokens of every step (``<pad>`` for rows already finished)
+    and returns the :class:`DecodeOutput` (``StopIteration.value``), so callers can stream tokens
+    as they come; :func:`stepwise_decode` runs it to the end.
 
     Args:
         step: ``decode_step`` of a model: (state, (B,) y_prev) -> ((B, V) logits, state).
         state: the state before the first step (from ``encode`` or ``LanguageModel.start``).
         y_prev: (B,) the first decoder input (``<sos>`` for sequence-to-sequence models).
         max_len: int or (B,) most steps per row (see :mod:`seqlab.decoding.lengths`).
-        choose: (B, V) log-probabilities with ``<pad>``/``<sos>`` at -inf -> (B,) next tokens.
+        choose: (B, V) processed logits -> (B,) next tokens.
+        process: the logits processor (:func:`~seqlab.decoding.processors.build_processor`);
+            it must mask ``<pad>``/``<sos>``.
         src_lengths: (B,) real source lengths, to crop attention; None keeps its full width.
         return_attention: collect ``state.attention`` after each step.
-
-    Returns:
-        A :class:`DecodeOutput`; ``scores`` use the unmasked model log-probabilities.
     """
     B = y_prev.size(0)
     device = y_prev.device
@@ -96,32 +146,32 @@ def stepwise_decode(
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     n_steps = torch.zeros(B, dtype=torch.long, device=device)
     score = torch.zeros(B, dtype=torch.float64, device=device)
-    emitted: list[Tensor] = []
+    history = torch.zeros((B, 0), dtype=torch.long, device=device)  # (B, t-1)
     attention: list[Tensor] | None = [] if return_attention else None
 
     for t in range(1, int(limits.max()) + 1):
         logits, state = step(state, y_prev)
         log_probs = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
-        y = choose(mask_specials(log_probs))
+        y = choose(process(logits, history))
         alive = ~finished
         y = torch.where(alive, y, torch.full_like(y, PAD))
         step_score = log_probs.gather(1, y.unsqueeze(1)).squeeze(1).double()
         score += torch.where(alive, step_score, torch.zeros_like(step_score))
         n_steps += alive.long()
-        emitted.append(y)
+        history = torch.cat([history, y.unsqueeze(1)], dim=1)
         if attention is not None:
             if state.attention is None:
                 attention = None
             else:
                 attention.append(state.attention.detach().float())
+        yield y
         finished |= (y == EOS) | (t >= limits)
         if bool(finished.all()):
             break
         y_prev = y
 
-    tokens_bt = torch.stack(emitted, dim=1).tolist()  # (B, T)
     tokens = []
-    for i, row in enumerate(tokens_bt):
+    for i, row in enumerate(history.tolist()):  # (B, T)
         row = row[: int(n_steps[i])]
         tokens.append(row[:-1] if row and row[-1] == EOS else row)
     out_attention = None
@@ -132,12 +182,64 @@ def stepwise_decode(
     return DecodeOutput(tokens=tokens, scores=score.tolist(), attention=out_attention)
 
 
+def run_to_end(steps: Generator[Tensor, None, DecodeOutput]) -> DecodeOutput:
+    """Exhaust a :func:`decode_steps` generator and return its output."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def stepwise_decode(step: StepFn, state: DecoderState, y_prev: Tensor, **kwargs) -> DecodeOutput:
+    """:func:`decode_steps` run to the end (same arguments)."""
+    return run_to_end(decode_steps(step, state, y_prev, **kwargs))
+
+
+def argmax(log_probs: Tensor) -> Tensor:
+    """The greedy choice: (B, V) -> (B,) argmax."""
+    return log_probs.argmax(dim=-1)
+
+
+@torch.inference_mode()
+def greedy(
+    step: StepFn,
+    state: DecoderState,
+    first_token: Tensor | None = None,
+    *,
+    logits: Tensor | None = None,
+    max_len: Tensor | int,
+    process: Processor = mask_only,
+    src_lengths: Tensor | None = None,
+    return_attention: bool = False,
+) -> DecodeOutput:
+    """Greedy search from any start: y_t = argmax_v process(z_t)_v.
+
+    Give either ``first_token`` (``<sos>`` after ``encode``) or ``logits`` (the first next-token
+    logits that ``LanguageModel.start`` returned with ``state``).
+
+    Args:
+        step: the model's ``decode_step``.
+        state: the state before the first step.
+        first_token: (B,) first decoder input.
+        logits: (B, V) logits of the first step, instead of ``first_token``.
+        max_len: int or (B,) most decoder steps per row, ``<eos>`` included.
+        process: the logits processor applied before the argmax.
+        src_lengths: (B,) real source lengths, to crop attention.
+        return_attention: also return each row's (T_i, S_i) cross-attention.
+    """
+    step, y_prev = start_from(step, first_token, logits)
+    return stepwise_decode(step, state, y_prev, max_len=max_len, choose=argmax, process=process,
+                           src_lengths=src_lengths, return_attention=return_attention)
+
+
 @torch.inference_mode()
 def greedy_search(
     model: Seq2SeqModel,
     src: Tensor,
     *,
     max_len: Tensor | int,
+    process: Processor = mask_only,
     return_attention: bool = False,
 ) -> DecodeOutput:
     """Translate a batch by choosing y_t = argmax_v log p(v | y_<t, x) at every step.
@@ -146,19 +248,12 @@ def greedy_search(
         model: any :class:`~seqlab.models.base.Seq2SeqModel` (its mode is left as it is).
         src: (B, S) source ids, right-padded with ``<pad>``.
         max_len: int or (B,) most decoder steps per sentence, ``<eos>`` included.
+        process: the logits processor (default: only ``<pad>``/``<sos>`` masked).
         return_attention: also return each sentence's (T_i, S_i) cross-attention.
 
     Returns:
         A :class:`DecodeOutput` with one entry per row of ``src``.
     """
-    state = model.encode(src)
     sos = torch.full((src.size(0),), SOS, dtype=torch.long, device=src.device)
-    return stepwise_decode(
-        model.decode_step,
-        state,
-        sos,
-        max_len=max_len,
-        choose=lambda log_probs: log_probs.argmax(dim=-1),
-        src_lengths=padding_mask(src).sum(dim=1),
-        return_attention=return_attention,
-    )
+    return greedy(model.decode_step, model.encode(src), sos, max_len=max_len, process=process,
+                  src_lengths=padding_mask(src).sum(dim=1), return_attention=return_attention)

@@ -9,7 +9,10 @@ The limit grows with the source length (translations are about as long as their 
 
     L_i = min(limit, ceil(ratio * |x_i|) + offset)
 
-with |x_i| the number of non-``<pad>`` source tokens.
+with |x_i| the number of non-``<pad>`` source tokens. A chat reply has no such relation to its
+context, so ``decode.max_new_tokens`` replaces the ratio by a fixed budget (:func:`output_limits`):
+
+    L_i = min(limit, max_new_tokens)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from torch import Tensor
 
 from seqlab.models.base import padding_mask
 
-__all__ = ["as_length_tensor", "max_target_lengths"]
+__all__ = ["as_length_tensor", "max_target_lengths", "output_limits"]
 
 
 def max_target_lengths(src: Tensor, ratio: float, offset: int, limit: int) -> Tensor:
@@ -61,3 +64,19 @@ def as_length_tensor(max_len: Tensor | int, batch_size: int, device: torch.devic
     if batch_size and int(lengths.min()) < 1:
         raise ValueError(f"max_len must be >= 1 for every sentence, got {lengths.tolist()}")
     return lengths
+
+
+def output_limits(src: Tensor, *, ratio: float, offset: int, max_new_tokens: int | None, limit: int) -> Tensor:
+    """(B,) step limits: ``max_new_tokens`` when given, else :func:`max_target_lengths`; capped at ``limit``.
+
+    Args:
+        src: (B, S) source ids, right-padded with ``<pad>``.
+        ratio, offset: the source-length rule (``decode.max_len_ratio``/``max_len_offset``).
+        max_new_tokens: a fixed budget of output tokens, ``<eos>`` included, or None.
+        limit: hard cap, usually the model's ``max_positions``.
+    """
+    if max_new_tokens is None:
+        return max_target_lengths(src, ratio, offset, limit)
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    return torch.full((src.size(0),), min(max_new_tokens, limit), dtype=torch.long, device=src.device)

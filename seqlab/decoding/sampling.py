@@ -13,10 +13,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqlab.decoding.greedy import DecodeOutput, StepFn, stepwise_decode
+from seqlab.decoding.greedy import (
+    DecodeOutput,
+    StepFn,
+    mask_only,
+    start_from,
+    stepwise_decode,
+)
+from seqlab.decoding.processors import Processor
 from seqlab.models.base import DecoderState
 
-__all__ = ["sample", "sample_next", "top_k_filter", "top_p_filter"]
+__all__ = ["Generators", "sample", "sample_next", "sampler", "top_k_filter", "top_p_filter"]
+
+Generators = torch.Generator | list[torch.Generator] | None
+"""One generator for the whole batch, one per row (a row's draws then do not depend on which
+other rows share its batch), or None for torch's global generator."""
 
 
 def top_k_filter(logits: Tensor, k: int) -> Tensor:
@@ -69,7 +80,7 @@ def sample_next(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> Tensor:
     """Draw one token per row from softmax(logits / temperature) after top-k / top-p filtering.
 
@@ -78,7 +89,8 @@ def sample_next(
         temperature: tau > 0 sharpens (< 1) or flattens (> 1); 0 means argmax.
         top_k: keep only the k most probable tokens.
         top_p: keep only the nucleus of mass p.
-        generator: a seeded ``torch.Generator`` for reproducible draws.
+        generator: a seeded ``torch.Generator`` for reproducible draws, or a list of B of them,
+            one per row.
 
     Returns:
         (B,) long tensor of token ids.
@@ -92,21 +104,12 @@ def sample_next(
         scaled = top_k_filter(scaled, top_k)
     if top_p is not None:
         scaled = top_p_filter(scaled, top_p)
-    probs = torch.softmax(scaled, dim=-1)
+    probs = torch.softmax(scaled, dim=-1)  # (B, V)
+    if isinstance(generator, list):
+        if len(generator) != probs.size(0):
+            raise ValueError(f"{len(generator)} generators for {probs.size(0)} rows")
+        return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generator)])
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
-
-
-class _FirstLogits:
-    """A step function that returns given logits once, then defers to the model's step."""
-
-    def __init__(self, step: StepFn, logits: Tensor):
-        self.step, self.logits = step, logits
-
-    def __call__(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:
-        if self.logits is not None:
-            logits, self.logits = self.logits, None
-            return logits, state
-        return self.step(state, y_prev)
 
 
 @torch.inference_mode()
@@ -120,7 +123,8 @@ def sample(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
+    process: Processor = mask_only,
     src_lengths: Tensor | None = None,
     return_attention: bool = False,
 ) -> DecodeOutput:
@@ -137,6 +141,7 @@ def sample(
         max_len: int or (B,) most tokens drawn per row, ``<eos>`` included.
         logits: (B, V) logits of the first draw, instead of ``first_token``.
         temperature, top_k, top_p, generator: as in :func:`sample_next`.
+        process: the logits processor applied before temperature and filtering.
         src_lengths: (B,) real source lengths, to crop attention.
         return_attention: collect the cross-attention of each step.
 
@@ -144,23 +149,17 @@ def sample(
         A :class:`~seqlab.decoding.greedy.DecodeOutput`; ``scores`` are the model's unfiltered
         log-probabilities of the drawn tokens.
     """
-    if (first_token is None) == (logits is None):
-        raise ValueError("sample() needs exactly one of first_token and logits")
-    if logits is not None:
-        step = _FirstLogits(step, logits)
-        first_token = torch.zeros(logits.size(0), dtype=torch.long, device=logits.device)
+    step, first_token = start_from(step, first_token, logits)
+    return stepwise_decode(step, state, first_token, max_len=max_len,
+                           choose=sampler(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator),
+                           process=process, src_lengths=src_lengths, return_attention=return_attention)
 
-    def choose(log_probs: Tensor) -> Tensor:
-        return sample_next(
-            log_probs, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
-        )
 
-    return stepwise_decode(
-        step,
-        state,
-        first_token,
-        max_len=max_len,
-        choose=choose,
-        src_lengths=src_lengths,
-        return_attention=return_attention,
-    )
+def sampler(*, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+            generator: Generators = None):
+    """The ``choose`` function of :func:`~seqlab.decoding.greedy.decode_steps` that samples."""
+
+    def choose(logits: Tensor) -> Tensor:
+        return sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+
+    return choose

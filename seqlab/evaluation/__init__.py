@@ -1,4 +1,4 @@
-"""Evaluation: corpus metrics, batched translation and NLL passes, attention and curve plots.
+"""Evaluation: corpus metrics, NLL passes, attention and curve plots.
 
 The plotting functions are imported on first use, so that importing the metrics does not load
 matplotlib.
@@ -9,7 +9,6 @@ from seqlab.evaluation.metrics import (
     chrf,
     perplexity,
     teacher_forced_nll,
-    translate_batch,
 )
 
 __all__ = [
@@ -20,7 +19,6 @@ __all__ = [
     "plot_confusion",
     "plot_curves",
     "teacher_forced_nll",
-    "translate_batch",
 ]
 
 

@@ -6,13 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from seqlab.evaluation.metrics import (
-    bleu,
-    chrf,
-    perplexity,
-    teacher_forced_nll,
-    translate_batch,
-)
+from seqlab.config import DecodeConfig
+from seqlab.decoding.generate import translate_batch
+from seqlab.evaluation.metrics import bleu, chrf, perplexity, teacher_forced_nll
 from seqlab.models.base import Seq2SeqModel
 from seqlab.text.pair import TokenizerPair
 
@@ -41,26 +37,28 @@ def encode_sources(tokenizers: TokenizerPair, sentences: list[str], limit: int) 
 
 
 @torch.inference_mode()
-def evaluate_pairs(model: Seq2SeqModel, tokenizers: TokenizerPair, pairs: list[tuple[str, str]], *,
-                   beam: int, length_penalty: float, max_len_ratio: float, max_len_offset: int,
-                   batch_size: int = 64, with_nll: bool = True, decode=None) -> EvalResult:
+def evaluate_pairs(model: Seq2SeqModel, tokenizers: TokenizerPair, pairs: list[tuple[str, str]],
+                   settings: DecodeConfig, *, batch_size: int = 64, with_nll: bool = True,
+                   decode=None) -> EvalResult:
     """Translate ``pairs``' sources and score them against the references.
 
     BLEU and chrF compare detokenised hypotheses with the raw reference strings (sacrebleu's
     default 13a tokenisation), so figures are comparable with other systems. Perplexity is
-    exp(-1/N sum_t log p(y_t | y_<t, x)) over the reference tokens, EOS included.
+    exp(-1/N sum_t log p(y_t | y_<t, x)) over the reference tokens, EOS included. ``settings``
+    are the generation settings of the hypotheses (:func:`~seqlab.decoding.generate.translate_batch`).
 
-    ``decode`` replaces :func:`translate_batch` on ``model`` (same keyword arguments, same output),
-    for decoding through another engine (:mod:`seqlab.export.engines`).
+    ``decode(src_ids, settings, batch_size=...)`` replaces :func:`translate_batch` on ``model``
+    (same output), for decoding through another engine (:mod:`seqlab.export.engines`).
     """
     was_training = model.training
     model.eval()
     try:
         limit = model.max_positions - 1
         src_ids = encode_sources(tokenizers, [s for s, _ in pairs], limit)
-        decode = decode or (lambda ids, **options: translate_batch(model, ids, **options))
-        out = decode(src_ids, beam=beam, length_penalty=length_penalty,
-                     max_len_ratio=max_len_ratio, max_len_offset=max_len_offset, batch_size=batch_size)
+        if decode is None:
+            out = translate_batch(model, src_ids, settings, batch_size=batch_size)
+        else:
+            out = decode(src_ids, settings, batch_size=batch_size)
         hyps = [tokenizers.tgt.decode(toks) for toks in out.tokens]
         refs = [t for _, t in pairs]
         nll, n = 0.0, 0

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["plot_attention", "plot_confusion", "plot_curves"]
+__all__ = ["plot_attention", "plot_confusion", "plot_curves", "save_figure"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Write ``fig`` to ``path`` atomically, in the format its extension names."""
     path = Path(path)
     fmt = _FORMATS.get(path.suffix.lower())
@@ -84,7 +84,7 @@ def plot_attention(
     if title:
         ax.set_title(title)
     fig.colorbar(image, ax=ax)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_curves(
@@ -131,7 +131,7 @@ def plot_curves(
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(x)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion(confusion, labels: Sequence[str], path: str | os.PathLike, title: str | None = None) -> Path:
@@ -173,4 +173,4 @@ def plot_confusion(confusion, labels: Sequence[str], path: str | os.PathLike, ti
     if title:
         ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="share of the true class")
-    return _save(fig, path)
+    return save_figure(fig, path)

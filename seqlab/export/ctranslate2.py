@@ -48,9 +48,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlab.config import DecodeConfig
 from seqlab.decoding.beam import gnmt_length_penalty
+from seqlab.decoding.generate import uses_beam
 from seqlab.decoding.greedy import DecodeOutput
-from seqlab.decoding.lengths import max_target_lengths
+from seqlab.decoding.lengths import output_limits
 from seqlab.errors import SeqlabError
 from seqlab.export.weights import attention_weights, position_table, transformer_of
 from seqlab.text.pair import TokenizerPair
@@ -206,12 +208,22 @@ class CTranslate2Engine:
         self.src_tokens = [tokenizers.src.id_to_token(i) for i in range(tokenizers.src.vocab_size)]
         self.tgt_ids = {tokenizers.tgt.id_to_token(i): i for i in range(tokenizers.tgt.vocab_size)}
 
-    def translate_ids(self, src_ids: list[list[int]], *, beam: int, length_penalty: float, max_len_ratio: float,
-                      max_len_offset: int, n_best: int = 1, batch_size: int = 64, min_len: int = 0) -> DecodeOutput:
-        """Like :func:`seqlab.evaluation.metrics.translate_batch`: one entry per input, in input order.
+    def translate_ids(self, src_ids: list[list[int]], settings: DecodeConfig, *, batch_size: int = 64) -> DecodeOutput:
+        """Like :func:`seqlab.decoding.generate.translate_batch`: one entry per input, in input order.
 
-        ``min_len``: no ``<eos>`` before this many tokens (benchmarks use it to fix output lengths).
+        Greedy or beam search under ``settings`` (beam, length penalty, n-best, ``min_length`` and the
+        length limits; :func:`seqlab.export.engines.check_settings` refuses the other settings).
         """
+        limits = [self._limit(len(ids), settings) if ids else 0 for ids in src_ids]
+        greedy = not uses_beam(settings)
+        return self.search(src_ids, limits, beam=1 if greedy else settings.beam,
+                           n_best=1 if greedy else settings.n_best, length_penalty=settings.length_penalty,
+                           min_length=settings.min_length, batch_size=batch_size)
+
+    def search(self, src_ids: list[list[int]], limits: list[int], *, beam: int, n_best: int = 1,
+               length_penalty: float = 0.0, min_length: int = 0, batch_size: int = 64) -> DecodeOutput:
+        """CTranslate2's search with ``limits[i]`` decoder steps for source i (``<eos>`` included)
+        and no ``<eos>`` before ``min_length`` tokens; beam 1 with n_best 1 is greedy search."""
         n = len(src_ids)
         tokens: list = [[] for _ in range(n)]
         scores: list = [0.0] * n
@@ -219,24 +231,25 @@ class CTranslate2Engine:
         by_limit: dict[int, list[int]] = defaultdict(list)
         for i, ids in enumerate(src_ids):
             if ids:
-                by_limit[self._limit(len(ids), max_len_ratio, max_len_offset)].append(i)
+                by_limit[limits[i]].append(i)
         greedy = beam == 1 and n_best == 1
         for limit, index in by_limit.items():
             results = self.translator.translate_batch(
                 [[self.src_tokens[t] for t in src_ids[i]] for i in index], max_batch_size=batch_size,
                 beam_size=beam, num_hypotheses=1 if greedy else beam,
                 length_penalty=0.0 if greedy else _NO_PENALTY, max_decoding_length=limit,
-                min_decoding_length=min_len, max_input_length=0, suppress_sequences=[[SPECIALS[0]], [SPECIALS[SOS]]],
-                return_end_token=True, return_scores=True)
+                min_decoding_length=min_length, max_input_length=0,
+                suppress_sequences=[[SPECIALS[0]], [SPECIALS[SOS]]], return_end_token=True, return_scores=True)
             for i, result in zip(index, results):
                 ranked = self._rank(result, length_penalty, greedy)
                 tokens[i], scores[i] = ranked[0][1], ranked[0][2]
                 nbest[i] = [(toks, normalised) for normalised, toks, _ in ranked[:n_best]]
         return DecodeOutput(tokens=tokens, scores=scores, nbest=nbest if n_best > 1 else None)
 
-    def _limit(self, length: int, ratio: float, offset: int) -> int:
+    def _limit(self, length: int, settings: DecodeConfig) -> int:
         src = torch.ones(1, length, dtype=torch.long)  # any non-<pad> ids: only the length counts
-        return int(max_target_lengths(src, ratio, offset, self.max_positions)[0])
+        return int(output_limits(src, ratio=settings.max_len_ratio, offset=settings.max_len_offset,
+                                 max_new_tokens=settings.max_new_tokens, limit=self.max_positions)[0])
 
     def _rank(self, result, alpha: float, greedy: bool) -> list[tuple[float, list[int], float]]:
         """(normalised score, ids without <eos>, raw score) per hypothesis, best first."""

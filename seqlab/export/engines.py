@@ -1,13 +1,16 @@
 """Choose how a run decodes: seqlab's own PyTorch path (fp32, bf16, int8), CTranslate2 or ONNX Runtime.
 
-An engine turns source ids into a :class:`~seqlab.decoding.greedy.DecodeOutput` with seqlab's
-decoding options (beam, length penalty, length limits, n-best), so the API, ``translate`` and
-``evaluate`` use every engine alike with seqlab's tokenizers and output format:
+An engine turns source ids into a :class:`~seqlab.decoding.greedy.DecodeOutput` under the
+generation settings (:class:`~seqlab.config.DecodeConfig`), so the API, ``translate``, ``evaluate``
+and ``serve`` use every engine alike with seqlab's tokenizers and output format:
 
-* ``native``: :func:`seqlab.evaluation.metrics.translate_batch` on the PyTorch model, in float32,
-  under bf16 autocast, or on its int8 copy (:mod:`seqlab.export.int8`);
-* ``onnx``: the same decoding functions on :class:`~seqlab.export.onnx.OnnxSeq2Seq`;
-* ``ctranslate2``: CTranslate2's own search (:class:`~seqlab.export.ctranslate2.CTranslate2Engine`).
+* ``native``: :func:`seqlab.decoding.generate.translate_batch` on the PyTorch model, in float32,
+  under bf16 autocast, or on its int8 copy (:mod:`seqlab.export.int8`): every strategy;
+* ``onnx``: the same :func:`~seqlab.decoding.generate.translate_batch` on
+  :class:`~seqlab.export.onnx.OnnxSeq2Seq`: every strategy too (sampling and the logits
+  processors act on the logits the graphs return);
+* ``ctranslate2``: CTranslate2's own search (:class:`~seqlab.export.ctranslate2.CTranslate2Engine`):
+  greedy and beam search with ``min_length``; :func:`check_settings` refuses the rest.
 
 Exported models live in the run folder, ``RUN/export/<format>-<precision>/`` (with
 ``-<checkpoint>`` for a checkpoint other than ``best``): the first use exports, later uses reuse
@@ -16,6 +19,7 @@ the folder unless the checkpoint has changed since (its step is recorded in ``se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -24,19 +28,23 @@ from pathlib import Path
 
 from torch import nn
 
+from seqlab.config import DecodeConfig
+from seqlab.decoding.generate import translate_batch
 from seqlab.decoding.greedy import DecodeOutput
 from seqlab.errors import SeqlabError
 from seqlab.precision import autocast_context
 from seqlab.text.pair import TokenizerPair
 
-__all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "export_folder", "export_model", "open_engine"]
+__all__ = ["ENGINES", "PRECISIONS", "Engine", "check_precision", "check_settings", "export_folder", "export_model",
+           "open_engine"]
 
 PRECISIONS = {"native": ("fp32", "bf16", "fp16", "int8"), "ctranslate2": ("fp32", "int8"), "onnx": ("fp32",)}
 """The precisions each engine decodes in."""
 
 ENGINES = tuple(PRECISIONS)
 
-Decode = Callable[..., DecodeOutput]
+Search = Callable[..., DecodeOutput]
+"""``search(src_ids, settings, *, batch_size)`` -> DecodeOutput: an engine's own search (ctranslate2)."""
 
 
 def check_precision(engine: str, precision: str) -> None:
@@ -45,6 +53,23 @@ def check_precision(engine: str, precision: str) -> None:
         raise SeqlabError(f"the engine or export format must be one of {', '.join(ENGINES)}, got {engine!r}")
     if precision not in PRECISIONS[engine]:
         raise SeqlabError(f"the {engine} engine decodes in {', '.join(PRECISIONS[engine])}, not {precision!r}")
+
+
+def check_settings(engine: str, settings: DecodeConfig) -> None:
+    """Raise a clear error naming the ``decode.<key>`` that ``engine`` cannot decode with.
+
+    ``native`` and ``onnx`` run seqlab's own decoding and take every setting; ``ctranslate2``
+    runs greedy and beam search, with ``min_length``, and no sampling or other logits processor.
+    """
+    if engine != "ctranslate2":
+        return
+    if settings.strategy == "sample":
+        raise SeqlabError("the ctranslate2 engine decodes with decode.strategy greedy or beam, not 'sample': "
+                          "use --engine native or onnx to sample")
+    for key, off in (("repetition_penalty", 1.0), ("no_repeat_ngram", 0)):
+        if getattr(settings, key) != off:
+            raise SeqlabError(f"the ctranslate2 engine does not apply decode.{key} "
+                              f"(got {getattr(settings, key)}): use --engine native or onnx")
 
 
 def export_model(model: nn.Module, tokenizers: TokenizerPair, fmt: str, out: str | Path, *,
@@ -94,21 +119,40 @@ class Engine:
     """How a translator decodes at one precision.
 
     Attributes:
-        decode: ``decode(src_ids, *, beam, length_penalty, max_len_ratio, max_len_offset, n_best)``
-            -> :class:`~seqlab.decoding.greedy.DecodeOutput`, in input order.
-        model: the PyTorch model that decodes (native engine: the model itself or its int8 copy),
-            which also scores perplexity; None for ctranslate2 and onnx.
-        precision: fp32, bf16 or int8.
+        name: ``native``, ``ctranslate2`` or ``onnx``.
+        precision: fp32, bf16, fp16 or int8.
+        model: the model seqlab's decoding steps through: the PyTorch model or its int8 copy
+            (native), :class:`~seqlab.export.onnx.OnnxSeq2Seq` (onnx); None for ctranslate2.
+        search: the engine's own search when it has one (ctranslate2), else None.
     """
 
-    decode: Decode
-    model: nn.Module | None
+    name: str
     precision: str
+    model: nn.Module | None = None
+    search: Search | None = None
+
+    @property
+    def scores(self) -> bool:
+        """Whether :attr:`model` is a PyTorch model that scores perplexity (the native engine)."""
+        return self.name == "native"
 
     def context(self):
-        """The autocast context the PyTorch model runs in (bf16/fp16 autocast for ``bf16``/``fp16``)."""
-        device = "cpu" if self.model is None else next(self.model.parameters()).device
+        """The autocast context :attr:`model` runs in (bf16/fp16 autocast for ``bf16``/``fp16``)."""
+        if self.name != "native":
+            return contextlib.nullcontext()
+        device = next(self.model.parameters()).device
         return autocast_context("fp32" if self.precision == "int8" else self.precision, device)
+
+    def decode(self, src_ids: list[list[int]], settings: DecodeConfig, *, batch_size: int = 64,
+               return_attention: bool = False) -> DecodeOutput:
+        """Decode ``src_ids`` under ``settings``: one entry per input, in input order
+        (:func:`~seqlab.decoding.generate.translate_batch`'s contract)."""
+        check_settings(self.name, settings)
+        if self.search is not None:
+            return self.search(src_ids, settings, batch_size=batch_size)
+        with self.context():
+            return translate_batch(self.model, src_ids, settings, batch_size=batch_size,
+                                   return_attention=return_attention)
 
 
 def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: TokenizerPair,
@@ -118,22 +162,13 @@ def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: To
     For ``ctranslate2``/``onnx`` the model is exported into :func:`export_folder` on first use
     (again when the checkpoint's step differs from the exported one).
     """
-    from seqlab.evaluation.metrics import translate_batch
-
     check_precision(engine, precision)
     if engine == "native":
         if precision == "int8":
             from seqlab.export.int8 import quantize_int8
 
             model = quantize_int8(model)
-        native = Engine(None, model, precision)
-
-        def decode_native(src_ids, **options) -> DecodeOutput:
-            with native.context():
-                return translate_batch(model, src_ids, **options)
-
-        native.decode = decode_native
-        return native
+        return Engine(engine, precision, model=model)
     if run_dir is None:
         raise SeqlabError(f"the {engine} engine needs a run folder to keep its exported model in")
     folder = export_folder(run_dir, engine, precision, checkpoint)
@@ -142,8 +177,7 @@ def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: To
     if engine == "ctranslate2":
         from seqlab.export.ctranslate2 import CTranslate2Engine
 
-        return Engine(CTranslate2Engine(folder, tokenizers, precision=precision).translate_ids, None, precision)
+        return Engine(engine, precision, search=CTranslate2Engine(folder, tokenizers, precision=precision).translate_ids)
     from seqlab.export.onnx import OnnxSeq2Seq
 
-    onnx_model = OnnxSeq2Seq(folder)
-    return Engine(lambda src_ids, **options: translate_batch(onnx_model, src_ids, **options), None, precision)
+    return Engine(engine, precision, model=OnnxSeq2Seq(folder))

@@ -81,7 +81,8 @@ class RecurrentEncoder(nn.Module):
         embedding: source embedding (V_s, E).
         kind: ``"rnn"``, ``"lstm"`` or ``"gru"``. hidden: H per direction. layers: L.
         bidirectional: two directions, concatenated then projected to H.
-        dropout: on embeddings and between layers. cells, gru_reset: see :func:`make_recurrent`.
+        dropout: on embeddings and between layers. cells, gru_reset, nonlinearity: see
+            :func:`make_recurrent`.
         project_memory: map bidirectional outputs to H with W_m (needed only for attention).
     """
 
@@ -96,6 +97,7 @@ class RecurrentEncoder(nn.Module):
         dropout: float,
         cells: str,
         gru_reset: str,
+        nonlinearity: str = "tanh",
         project_memory: bool = True,
     ):
         super().__init__()
@@ -110,6 +112,7 @@ class RecurrentEncoder(nn.Module):
             dropout=dropout,
             cells=cells,
             gru_reset=gru_reset,
+            nonlinearity=nonlinearity,
         )
         self.W_m = nn.Linear(2 * hidden, hidden, bias=False) if bidirectional and project_memory else None
         if bidirectional:
@@ -152,7 +155,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         attention: ``"none"``, ``"dot"``, ``"general"`` or ``"additive"``.
         input_feeding: feed h~_{i-1} into step i.
         dropout: on target embeddings, between layers and on h~_i.
-        cells, gru_reset: see :func:`make_recurrent`.
+        cells, gru_reset, nonlinearity: see :func:`make_recurrent`.
         tie_output: W_y is the target embedding matrix (needs E == H).
         max_positions: longest sequence accepted.
     """
@@ -170,6 +173,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         dropout: float,
         cells: str = "fused",
         gru_reset: str = "after",
+        nonlinearity: str = "tanh",
         tie_output: bool = False,
         max_positions: int = 1024,
     ):
@@ -183,7 +187,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         E = tgt_embedding.embedding_dim
         input_size = E + (hidden if attention == "none" else 0) + (hidden if input_feeding else 0)
         self.decoder_rnn = make_recurrent(
-            kind, input_size, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset
+            kind, input_size, hidden, num_layers=layers, dropout=dropout, cells=cells, gru_reset=gru_reset,
+            nonlinearity=nonlinearity,
         )
         self.attention = None if attention == "none" else build_attention(attention, hidden)
         self.W_c = Linear(2 * hidden, hidden, bias=False)
@@ -303,6 +308,8 @@ def check_recurrent_config(cfg: RecurrentConfig) -> None:
             "model.gru_reset",
             "'before' (Cho et al.) has no fused kernel; set model.cells: explicit or model.gru_reset: after",
         )
+    if cfg.nonlinearity != "tanh" and cfg.type != "rnn":
+        raise ConfigError("model.nonlinearity", f"applies to type: rnn only; {cfg.type} cells have fixed activations")
     if cfg.tie_output and cfg.embedding != cfg.hidden:
         raise ConfigError(
             "model.tie_output", f"needs model.embedding ({cfg.embedding}) == model.hidden ({cfg.hidden})"
@@ -345,6 +352,7 @@ def build_recurrent(
         dropout=cfg.dropout,
         cells=cfg.cells,
         gru_reset=cfg.gru_reset,
+        nonlinearity=cfg.nonlinearity,
     )
     encoder = RecurrentEncoder(
         src_embedding, bidirectional=cfg.bidirectional, project_memory=cfg.attention != "none", **common

@@ -24,6 +24,7 @@ from seqlab.models.base import DecoderState, Seq2SeqModel
 from seqlab.nn.linear import Linear
 from seqlab.nn.positional import (
     LearnedPositions,
+    NoPositions,
     PositionalEmbedding,
     SinusoidalPositions,
 )
@@ -194,11 +195,12 @@ def build_transformer(cfg: TransformerConfig, src_vocab_size: int, tgt_vocab_siz
     tgt_tok = src_tok if cfg.share_embeddings else nn.Embedding(tgt_vocab_size, d, padding_idx=PAD)
 
     def positions() -> nn.Module:
-        cls = SinusoidalPositions if cfg.positions == "sinusoidal" else LearnedPositions
+        cls = {"sinusoidal": SinusoidalPositions, "learned": LearnedPositions, "none": NoPositions}[cfg.positions]
         return cls(cfg.max_positions, d)
 
     pre_norm = cfg.norm == "pre"
-    layer_args = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, pre_norm=pre_norm)
+    layer_args = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout, pre_norm=pre_norm,
+                      residual=cfg.residual, layer_norm=cfg.norm != "none")
     n_dec = cfg.decoder_layers or cfg.layers
     generator = Linear(d, tgt_vocab_size, bias=False)
     encoder = TransformerEncoder(

@@ -3,8 +3,9 @@
 Three cells, each a function of one time step (``rnn_step``, ``lstm_step``, ``gru_step``) wrapped
 in a module that owns its weights (``RNNCell``, ``LSTMCell``, ``GRUCell``):
 
-* vanilla RNN: h_t = tanh(W_h h_{t-1} + W_x x_t + b_h); the output y_t = W_y h_t + b_y is the
-  model's output layer, not part of the cell;
+* vanilla RNN: h_t = tanh(W_h h_{t-1} + W_x x_t + b_h) (or ReLU in place of tanh, as
+  ``torch.nn.RNN(nonlinearity="relu")``); the output y_t = W_y h_t + b_y is the model's output
+  layer, not part of the cell;
 * LSTM: f_t, i_t, o_t = sigma(W_{f,i,o} [h_{t-1}, x_t] + b), C~_t = tanh(W_C [h_{t-1}, x_t] + b_C),
   C_t = f_t * C_{t-1} + i_t * C~_t, h_t = o_t * tanh(C_t);
 * GRU: z_t, r_t = sigma(W_{z,r} [h_{t-1}, x_t]), h~_t = tanh(W [r_t * h_{t-1}, x_t]),
@@ -68,18 +69,25 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 # one time step
 
 
-def rnn_step(x_t: Tensor, h_prev: Tensor, W_x: Tensor, W_h: Tensor, b_x: Tensor, b_h: Tensor) -> Tensor:
+def rnn_step(x_t: Tensor, h_prev: Tensor, W_x: Tensor, W_h: Tensor, b_x: Tensor, b_h: Tensor, *,
+             nonlinearity: str = "tanh") -> Tensor:
     """h_t = tanh(W_h h_{t-1} + W_x x_t + b_h), with the bias split as b_x + b_h.
 
     Args:
         x_t: (B, E) input at step t.
         h_prev: (B, H) hidden state h_{t-1}.
         W_x: (H, E); W_h: (H, H); b_x, b_h: (H,).
+        nonlinearity: ``"tanh"`` or ``"relu"`` (h_t = max(0, ...)).
 
     Returns:
         (B, H) h_t.
     """
-    return torch.tanh(F.linear(h_prev, W_h, b_h) + F.linear(x_t, W_x, b_x))
+    a_t = F.linear(h_prev, W_h, b_h) + F.linear(x_t, W_x, b_x)
+    if nonlinearity == "relu":
+        return torch.relu(a_t)
+    if nonlinearity != "tanh":
+        raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return torch.tanh(a_t)
 
 
 def lstm_step(
@@ -154,13 +162,14 @@ def gru_step(
     return (1.0 - z_t) * h_prev + z_t * h_tilde
 
 
-def _step(mode: str, x_t: Tensor, state: tuple[Tensor, ...], weights: tuple[Tensor, ...], reset: str):
+def _step(mode: str, x_t: Tensor, state: tuple[Tensor, ...], weights: tuple[Tensor, ...], reset: str,
+          nonlinearity: str = "tanh"):
     """Dispatch one step; ``state`` is (h,) or (h, C). Returns the new state tuple."""
     if mode == "lstm":
         return lstm_step(x_t, state, *weights)
     if mode == "gru":
         return (gru_step(x_t, state[0], *weights, reset=reset),)
-    return (rnn_step(x_t, state[0], *weights),)
+    return (rnn_step(x_t, state[0], *weights, nonlinearity=nonlinearity),)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,18 +248,19 @@ class ExplicitRecurrent(nn.Module):
         num_layers: stacked layers. bidirectional: add a right-to-left direction.
         dropout: dropout on the outputs of every layer but the last (training only).
         gru_reset: ``"after"`` or ``"before"``, see :func:`gru_step`.
+        nonlinearity: ``"tanh"`` or ``"relu"`` for the vanilla RNN, see :func:`rnn_step`.
     """
 
     def __init__(
         self, mode: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
-        bidirectional: bool = False, dropout: float = 0.0, gru_reset: str = "after"
+        bidirectional: bool = False, dropout: float = 0.0, gru_reset: str = "after", nonlinearity: str = "tanh"
     ):
         super().__init__()
         if mode not in GATES:
             raise ValueError(f"mode must be one of {', '.join(GATES)}, got {mode!r}")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bidirectional, self.dropout = num_layers, bidirectional, dropout
-        self.gru_reset = gru_reset
+        self.gru_reset, self.nonlinearity = gru_reset, nonlinearity
         self.num_directions = 2 if bidirectional else 1
         self.record_states = False
         self.recorded_states: list[list[list[Tensor]]] = []
@@ -327,7 +337,7 @@ class ExplicitRecurrent(nn.Module):
         outputs: list[Tensor] = [None] * T  # type: ignore[list-item]
         h_list: list[Tensor] = [None] * T  # type: ignore[list-item]
         for t in steps:
-            new = _step(self.mode, x[:, t], state, weights, self.gru_reset)
+            new = _step(self.mode, x[:, t], state, weights, self.gru_reset, self.nonlinearity)
             m_t = valid[:, t, None]  # (B, 1): padded rows keep their state
             state = tuple(torch.where(m_t, n, s) for n, s in zip(new, state))
             h_list[t] = state[0]  # h_t: feeds both step t+1 and the output y_t
@@ -336,8 +346,10 @@ class ExplicitRecurrent(nn.Module):
 
     @classmethod
     def from_torch(cls, module: nn.RNNBase) -> ExplicitRecurrent:
-        """An explicit copy of a ``torch.nn.RNN`` (tanh), ``LSTM`` or ``GRU``, weights included."""
-        layer = cls(_torch_mode(module), module.input_size, module.hidden_size, **_layout(module))
+        """An explicit copy of a ``torch.nn.RNN`` (tanh or ReLU), ``LSTM`` or ``GRU``, weights included."""
+        nonlinearity = getattr(module, "nonlinearity", "tanh")  # only nn.RNN has one
+        layer = cls(_torch_mode(module), module.input_size, module.hidden_size, nonlinearity=nonlinearity,
+                    **_layout(module))
         layer.load_state_dict(module.state_dict())
         return layer.to(next(module.parameters()).device)
 
@@ -345,12 +357,14 @@ class ExplicitRecurrent(nn.Module):
         """The fused equivalent (:class:`FusedRNN` / ``LSTM`` / ``GRU``) with these weights."""
         if self.mode == "gru" and self.gru_reset != "after":
             raise ValueError("a GRU with the reset gate before the projection has no fused equivalent")
-        fused = FUSED[self.mode](self.input_size, self.hidden_size, batch_first=True, **_layout(self))
+        extra = {"nonlinearity": self.nonlinearity} if self.mode == "rnn" else {}
+        fused = FUSED[self.mode](self.input_size, self.hidden_size, batch_first=True, **_layout(self), **extra)
         fused.load_state_dict(self.state_dict())
         return fused.to(next(self.parameters()).device)
 
     def extra_repr(self) -> str:
         reset = f", gru_reset={self.gru_reset}" if self.mode == "gru" else ""
+        reset += f", nonlinearity={self.nonlinearity}" if self.mode == "rnn" else ""
         return f"{self.mode}, {self.input_size}, {self.hidden_size}, {_layout(self)}{reset}"
 
 
@@ -365,9 +379,9 @@ def _torch_mode(module: nn.RNNBase) -> str:
         return "lstm"
     if isinstance(module, nn.GRU):
         return "gru"
-    if isinstance(module, nn.RNN) and module.nonlinearity == "tanh":
+    if isinstance(module, nn.RNN):
         return "rnn"
-    raise ValueError(f"cannot convert {type(module).__name__}; expected nn.RNN (tanh), nn.LSTM or nn.GRU")
+    raise ValueError(f"cannot convert {type(module).__name__}; expected nn.RNN, nn.LSTM or nn.GRU")
 
 
 class _VariableLengths:
@@ -437,9 +451,11 @@ FUSED = {"rnn": FusedRNN, "lstm": FusedLSTM, "gru": FusedGRU}
 
 def make_recurrent(
     mode: str, input_size: int, hidden_size: int, *, num_layers: int = 1, bidirectional: bool = False,
-    dropout: float = 0.0, cells: str = "fused", gru_reset: str = "after"
+    dropout: float = 0.0, cells: str = "fused", gru_reset: str = "after", nonlinearity: str = "tanh"
 ) -> nn.Module:
     """A recurrent layer: fused PyTorch kernel or explicit cells, with identical parameters.
+
+    ``nonlinearity`` (``"tanh"`` or ``"relu"``) applies to the vanilla RNN only.
 
     Both take ``(x (B, T, E), lengths (B,) | None, state | None)`` and return
     ``(outputs (B, T, D*H), final state)``.
@@ -449,11 +465,14 @@ def make_recurrent(
     """
     layout = dict(num_layers=num_layers, bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
     if cells == "explicit":
-        return ExplicitRecurrent(mode, input_size, hidden_size, gru_reset=gru_reset, **layout)
+        return ExplicitRecurrent(mode, input_size, hidden_size, gru_reset=gru_reset, nonlinearity=nonlinearity,
+                                 **layout)
     if cells != "fused":
         raise ValueError(f"cells must be 'fused' or 'explicit', got {cells!r}")
     if mode == "gru" and gru_reset != "after":
         raise ValueError("the fused GRU applies the reset gate after the projection; use explicit cells")
+    if mode == "rnn":
+        layout["nonlinearity"] = nonlinearity
     return FUSED[mode](input_size, hidden_size, batch_first=True, **layout)
 
 

@@ -4,6 +4,9 @@
     PE(t, 2i+1) = cos(t / 10000^(2i / d_model))
 
     x_t = sqrt(d_model) * E[w_t] + PE(t)
+
+:class:`NoPositions` (PE(t) = 0) leaves the Transformer without any notion of order: self-attention
+is then permutation-equivariant, which ``seqlab study positions`` measures.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from torch import Tensor, nn
 
 from seqlab.nn.dropout import Dropout
 
-__all__ = ["LearnedPositions", "PositionalEmbedding", "SinusoidalPositions", "sinusoidal_table"]
+__all__ = ["LearnedPositions", "NoPositions", "PositionalEmbedding", "SinusoidalPositions", "sinusoidal_table"]
 
 
 def sinusoidal_table(max_positions: int, d_model: int) -> Tensor:
@@ -34,6 +37,7 @@ class SinusoidalPositions(nn.Module):
 
     def __init__(self, max_positions: int, d_model: int):
         super().__init__()
+        self.max_positions = max_positions
         self.register_buffer("table", sinusoidal_table(max_positions, d_model), persistent=False)
 
     def forward(self, positions: Tensor) -> Tensor:
@@ -46,6 +50,7 @@ class LearnedPositions(nn.Module):
 
     def __init__(self, max_positions: int, d_model: int):
         super().__init__()
+        self.max_positions = max_positions
         self.table = nn.Embedding(max_positions, d_model)
         nn.init.normal_(self.table.weight, std=0.02)
 
@@ -53,12 +58,24 @@ class LearnedPositions(nn.Module):
         return self.table(positions)
 
 
+class NoPositions(nn.Module):
+    """PE(t) = 0: no positional information at all (for the ablation of ``seqlab study positions``)."""
+
+    def __init__(self, max_positions: int, d_model: int):
+        super().__init__()
+        self.max_positions, self.d_model = max_positions, d_model
+
+    def forward(self, positions: Tensor) -> Tensor:
+        """(T,) or (B, T) positions -> zeros (..., d_model)."""
+        return torch.zeros(*positions.shape, self.d_model, device=positions.device)
+
+
 class PositionalEmbedding(nn.Module):
     """x_t = sqrt(d_model) * E[w_t] + PE(t), followed by dropout.
 
     Args:
         embedding: the token embedding E (may be shared between source and target).
-        positions: :class:`SinusoidalPositions` or :class:`LearnedPositions`.
+        positions: :class:`SinusoidalPositions`, :class:`LearnedPositions` or :class:`NoPositions`.
         dropout: dropout probability on the sum.
     """
 
@@ -67,8 +84,7 @@ class PositionalEmbedding(nn.Module):
         self.embedding, self.positions = embedding, positions
         self.scale = math.sqrt(embedding.embedding_dim)
         self.dropout = Dropout(dropout)
-        self.max_positions = positions.table.weight.size(0) if isinstance(positions, LearnedPositions) \
-            else positions.table.size(0)
+        self.max_positions = positions.max_positions
 
     def forward(self, tokens: Tensor, offset: int = 0) -> Tensor:
         """(B, T) ids starting at position ``offset`` -> (B, T, d_model)."""

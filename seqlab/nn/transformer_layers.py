@@ -12,6 +12,8 @@ Encoder:         memory = Norm(EncoderLayer_N(... EncoderLayer_1(sqrt(d) E[x] + 
                  of other tasks (e.g. a classifier)
 Add & Norm:      post-norm (the paper):  LayerNorm(x + Dropout(Sublayer(x)))
                  pre-norm (option):      x + Dropout(Sublayer(LayerNorm(x)))
+                 ablations (``seqlab study transformer-norm``): without the residual the "x +" is
+                 dropped; without layer normalisation LayerNorm is the identity.
 Feed-forward:    FFN(x) = max(0, x W_1 + b_1) W_2 + b_2
 """
 
@@ -49,30 +51,41 @@ class FeedForward(nn.Module):
 
 
 class AddNorm(nn.Module):
-    """Residual connection with layer normalisation, post-norm or pre-norm."""
+    """Residual connection with layer normalisation, post-norm or pre-norm.
 
-    def __init__(self, d_model: int, *, dropout: float, pre_norm: bool):
+    Args:
+        d_model: features d.
+        dropout: on the sub-layer's output.
+        pre_norm: normalise the sub-layer's input (pre) rather than the sum (post).
+        residual: add the input back, x + Sublayer(x); False keeps only Sublayer(x) (ablation).
+        layer_norm: False replaces LayerNorm by the identity (ablation).
+    """
+
+    def __init__(self, d_model: int, *, dropout: float, pre_norm: bool, residual: bool = True,
+                 layer_norm: bool = True):
         super().__init__()
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
         self.dropout = Dropout(dropout)
-        self.pre_norm = pre_norm
+        self.pre_norm, self.residual = pre_norm, residual
 
     def forward(self, x: Tensor, sublayer: Callable[[Tensor], Tensor]) -> Tensor:
+        skip = x if self.residual else 0.0
         if self.pre_norm:
-            return x + self.dropout(sublayer(self.norm(x)))
-        return self.norm(x + self.dropout(sublayer(x)))
+            return skip + self.dropout(sublayer(self.norm(x)))
+        return self.norm(skip + self.dropout(sublayer(x)))
 
 
 class EncoderLayer(nn.Module):
     """Self-attention then feed-forward, each wrapped in Add & Norm."""
 
     def __init__(self, d_model: int, heads: int, d_ff: int, *, dropout: float, attention_dropout: float,
-                 pre_norm: bool):
+                 pre_norm: bool, residual: bool = True, layer_norm: bool = True):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
         self.ffn = FeedForward(d_model, d_ff)
-        self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
-        self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+        add_norm = dict(dropout=dropout, pre_norm=pre_norm, residual=residual, layer_norm=layer_norm)
+        self.add_norm_1 = AddNorm(d_model, **add_norm)
+        self.add_norm_2 = AddNorm(d_model, **add_norm)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, d); mask (B, 1, 1, S) bool, True at real tokens."""
@@ -151,14 +164,15 @@ class DecoderLayer(nn.Module):
     """Masked self-attention, cross-attention over the encoder output, feed-forward."""
 
     def __init__(self, d_model: int, heads: int, d_ff: int, *, dropout: float, attention_dropout: float,
-                 pre_norm: bool):
+                 pre_norm: bool, residual: bool = True, layer_norm: bool = True):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
         self.cross_attn = MultiHeadAttention(d_model, heads, dropout=attention_dropout)
         self.ffn = FeedForward(d_model, d_ff)
-        self.add_norm_1 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
-        self.add_norm_2 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
-        self.add_norm_3 = AddNorm(d_model, dropout=dropout, pre_norm=pre_norm)
+        add_norm = dict(dropout=dropout, pre_norm=pre_norm, residual=residual, layer_norm=layer_norm)
+        self.add_norm_1 = AddNorm(d_model, **add_norm)
+        self.add_norm_2 = AddNorm(d_model, **add_norm)
+        self.add_norm_3 = AddNorm(d_model, **add_norm)
 
     def forward(
         self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, cross_k: Tensor, cross_v: Tensor,

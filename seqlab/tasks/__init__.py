@@ -66,6 +66,7 @@ __all__ = ["TASKS", "Task", "TaskData", "get_task", "make_task"]
 
 TASKS: dict[str, str] = {
     "translation": "seqlab.tasks.translation:TranslationTask",
+    "chat": "seqlab.tasks.chat:ChatTask",
     "lm": "seqlab.tasks.lm:LanguageModelTask",
     "classification": "seqlab.tasks.classification:ClassificationTask",
     "word2vec": "seqlab.tasks.word2vec:Word2VecTask",

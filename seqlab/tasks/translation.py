@@ -10,8 +10,10 @@ shuffled per (seed, epoch)); the objective runs the output layer fused with the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
@@ -37,9 +39,15 @@ def load_corpus(spec, cfg: ExperimentConfig) -> list[tuple[str, str]]:
     return read_parallel(spec, format=cfg.data.format, on_error=cfg.data.on_error, reverse=cfg.data.reverse)
 
 
-def _encode_filtered(tokenizers: TokenizerPair, pairs, max_len: int, label: str) -> list:
-    """Token ids of each pair, dropping pairs longer than ``max_len`` tokens (with a warning)."""
+def _encode_filtered(tokenizers: TokenizerPair, pairs, max_len: int, label: str, fit_source=None) -> list:
+    """Token ids of each pair, dropping pairs longer than ``max_len`` tokens (with a warning).
+
+    ``fit_source(ids, limit)``, when given, first cuts each source to ``max_len`` ids its own way
+    (a chat context loses its oldest turns).
+    """
     encoded = tokenizers.encode_pairs(pairs)
+    if fit_source is not None:
+        encoded = [(fit_source(s, max_len), t) for s, t in encoded]
     kept = [(s, t) for s, t in encoded if 0 < len(s) <= max_len and 0 < len(t) <= max_len]
     if len(kept) < len(encoded):
         warnings.warn(f"{label}: skipped {len(encoded) - len(kept)} of {len(encoded)} pairs longer than "
@@ -88,20 +96,30 @@ class TranslationTask:
     def __init__(self, cfg: ExperimentConfig):
         self.cfg = cfg
 
+    def read_pairs(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(training pairs, dev pairs) as text."""
+        cfg = self.cfg
+        return load_corpus(cfg.data.train, cfg), load_corpus(cfg.data.dev, cfg) if cfg.data.dev else []
+
+    def fit_source(self, tokenizers: TokenizerPair) -> Callable[[list[int], int], list[int]] | None:
+        """How a too-long source is cut to a limit before filtering; None drops the pair (translation)."""
+        return None
+
     def prepare(self, run_dir: Path, *, resume: bool) -> TaskData:
         cfg = self.cfg
-        train_pairs = load_corpus(cfg.data.train, cfg)
-        dev_pairs = load_corpus(cfg.data.dev, cfg) if cfg.data.dev else []
+        train_pairs, dev_pairs = self.read_pairs()
         if resume:
             tokenizers = TokenizerPair.load(run_dir)
         else:
             tokenizers = TokenizerPair.train(train_pairs, cfg.tokenizer)
             tokenizers.save(run_dir)
-        examples = _encode_filtered(tokenizers, train_pairs, cfg.data.max_len, str(cfg.data.train))
+        fit = self.fit_source(tokenizers)
+        examples = _encode_filtered(tokenizers, train_pairs, cfg.data.max_len, str(cfg.data.train), fit)
         batcher = TokenBatcher(examples, batch_tokens=cfg.train.batch_tokens, shuffle=True, seed=cfg.train.seed)
         dev = None
         if dev_pairs:  # ids encoded once, for the dev loss of every evaluation
-            encoded = _encode_filtered(tokenizers, dev_pairs, cfg.model.max_positions - 1, str(cfg.data.dev))
+            encoded = _encode_filtered(tokenizers, dev_pairs, cfg.model.max_positions - 1,
+                                       str(cfg.data.dev or "the held-out dev data"), fit)
             dev = {"bleu_pairs": dev_pairs[: cfg.data.dev_size],
                    "ids": ([s for s, _ in encoded], [t for _, t in encoded])}
         return TaskData(batches=batcher, dev=dev, text=tokenizers,
@@ -122,9 +140,10 @@ class TranslationTask:
     def evaluate(self, model: Seq2SeqModel, data: TaskData) -> dict[str, float]:
         if data.dev is None:
             return {}
-        d = self.cfg.decode
-        result = evaluate_pairs(model, data.text, data.dev["bleu_pairs"], beam=1, length_penalty=0.0,
-                                max_len_ratio=d.max_len_ratio, max_len_offset=d.max_len_offset, with_nll=False)
+        # greedy search within the run's length limits and processors
+        settings = dataclasses.replace(self.cfg.decode, strategy="greedy", temperature=None, top_k=None, top_p=None,
+                                       n_best=1, seed=None)
+        result = evaluate_pairs(model, data.text, data.dev["bleu_pairs"], settings, with_nll=False)
         nll, n = teacher_forced_nll(model, *data.dev["ids"])
         return {"bleu": result.bleu, "chrf": result.chrf, "loss": nll / n, "ppl": math.exp(nll / n)}
 

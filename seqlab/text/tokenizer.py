@@ -1,7 +1,11 @@
 """Tokenizers: text <-> token ids, for subwords (BPE), words and characters.
 
 Every vocabulary starts with the four specials of :mod:`seqlab.text.specials`
-(``<pad>`` = 0, ``<sos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3). ``encode`` adds no specials and
+(``<pad>`` = 0, ``<sos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3), then the tokenizer's *reserved*
+specials, if any (``tokenizer.specials`` in the config, e.g. ``<sep>`` between chat turns), at ids
+4, 5, ...; they are saved with the tokenizer, and files written before they existed load with
+none. A reserved special written literally in the text (``"hi <sep> hello"``) encodes to its id,
+the text on either side being encoded on its own, stripped. ``encode`` adds no specials and
 ``decode`` drops them, so callers put ``<sos>``/``<eos>`` where they need them and cut a decoded
 hypothesis at ``<eos>`` themselves.
 
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from seqlab.errors import CheckpointError
 from seqlab.io import atomic_write_text, read_json
-from seqlab.text.specials import SPECIALS, UNK
+from seqlab.text.specials import SPECIALS, UNK, check_reserved
 
 if TYPE_CHECKING:
     from seqlab.config import TokenizerConfig
@@ -42,7 +46,6 @@ __all__ = [
     "train_tokenizer",
 ]
 
-_N_SPECIALS = len(SPECIALS)
 _METASPACE = "\u2581"  # "▁", marks a word start in BPE pieces
 
 
@@ -60,6 +63,8 @@ class Tokenizer(abc.ABC):
 
     kind: ClassVar[str]
     _registry: ClassVar[dict[str, type[Tokenizer]]] = {}
+    reserved: tuple[str, ...] = ()
+    """Reserved specials after the four fixed ones, at ids 4, 5, ..."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,21 +76,63 @@ class Tokenizer(abc.ABC):
     def vocab_size(self) -> int:
         """Number of ids, specials included."""
 
+    @property
+    def specials(self) -> list[str]:
+        """Every special token, in id order: the four fixed ones, then the reserved ones."""
+        return SPECIALS + list(self.reserved)
+
+    def special_id(self, name: str) -> int:
+        """The id of special token ``name`` (e.g. ``"<sep>"``); KeyError naming the known ones."""
+        if name not in self.specials:
+            raise KeyError(f"{name!r} is not a special token of this tokenizer (it has {', '.join(self.specials)})")
+        return self.specials.index(name)
+
     @abc.abstractmethod
+    def _encode_plain(self, text: str) -> list[int]:
+        """Token ids of text without reserved specials."""
+
+    def _encode_plain_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self._encode_plain(t) for t in texts]
+
+    @abc.abstractmethod
+    def _tokens_plain(self, text: str) -> list[str]:
+        """Pieces of text without reserved specials."""
+
+    def _split_reserved(self, text: str) -> tuple[list[str], list[int]]:
+        """Text segments (stripped when split) and the reserved ids between them."""
+        if not self.reserved or not any(r in text for r in self.reserved):
+            return [text], []
+        pattern = "(" + "|".join(re.escape(r) for r in self.reserved) + ")"
+        parts = re.split(pattern, text)
+        return [p.strip() for p in parts[0::2]], [self.special_id(r) for r in parts[1::2]]
+
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no ``<sos>``/``<eos>`` added; unknown pieces become ``<unk>``)."""
+        return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """``encode`` for many texts at once, in order."""
-        return [self.encode(t) for t in texts]
+        split = [self._split_reserved(t) for t in texts]
+        flat = iter(self._encode_plain_batch([seg for segments, _ in split for seg in segments]))
+        out = []
+        for segments, marks in split:
+            ids = list(next(flat))
+            for mark in marks:
+                ids += [mark, *next(flat)]
+            out.append(ids)
+        return out
 
     @abc.abstractmethod
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ``ids``, with every special token (``<unk>`` included) dropped."""
 
-    @abc.abstractmethod
     def tokens(self, text: str) -> list[str]:
         """The surface pieces ``encode`` maps to ids, one per id (labels for attention plots)."""
+        segments, marks = self._split_reserved(text)
+        pieces = self._tokens_plain(segments[0])
+        for mark, segment in zip(marks, segments[1:]):
+            pieces += [self.specials[mark], *self._tokens_plain(segment)]
+        return pieces
 
     @abc.abstractmethod
     def id_to_token(self, i: int) -> str:
@@ -161,8 +208,9 @@ class BPETokenizer(Tokenizer):
 
     kind = "bpe"
 
-    def __init__(self, hf: Any, *, lowercase: bool = False):
-        for i, name in enumerate(SPECIALS):
+    def __init__(self, hf: Any, *, lowercase: bool = False, reserved: Sequence[str] = ()):
+        self.reserved = check_reserved(reserved)
+        for i, name in enumerate(SPECIALS + list(self.reserved)):
             if hf.token_to_id(name) != i:
                 raise ValueError(f"BPE vocabulary must have {name} at id {i}, got {hf.token_to_id(name)}")
         self.hf = hf
@@ -170,7 +218,8 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def train(
-        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2, lowercase: bool = False
+        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 2, lowercase: bool = False,
+        reserved: Sequence[str] = (),
     ) -> BPETokenizer:
         """Learn merges from ``texts`` until the vocabulary has ``vocab_size`` entries (or no pair
         occurs ``min_frequency`` times)."""
@@ -196,25 +245,26 @@ class BPETokenizer(Tokenizer):
         )
         hf.decoder = decoders.Metaspace(replacement=_METASPACE, prepend_scheme="always", split=True)
         trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIALS), show_progress=False
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIALS + list(reserved),
+            show_progress=False,
         )
         hf.train_from_iterator(texts, trainer=trainer)
-        return cls(hf, lowercase=lowercase)
+        return cls(hf, lowercase=lowercase, reserved=reserved)
 
     @property
     def vocab_size(self) -> int:
         return self.hf.get_vocab_size()
 
-    def encode(self, text: str) -> list[int]:
+    def _encode_plain(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    def _encode_plain_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode([int(i) for i in ids], skip_special_tokens=True)
 
-    def tokens(self, text: str) -> list[str]:
+    def _tokens_plain(self, text: str) -> list[str]:
         return self.hf.encode(text, add_special_tokens=False).tokens
 
     def id_to_token(self, i: int) -> str:
@@ -222,13 +272,15 @@ class BPETokenizer(Tokenizer):
         return self.hf.id_to_token(i)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "lowercase": self.lowercase, "hf": self.hf.to_str()}
+        return {"kind": self.kind, "lowercase": self.lowercase, "reserved": list(self.reserved),
+                "hf": self.hf.to_str()}
 
     @classmethod
     def _from_dict(cls, data: dict) -> BPETokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
-        return cls(HFTokenizer.from_str(data["hf"]), lowercase=bool(data["lowercase"]))
+        return cls(HFTokenizer.from_str(data["hf"]), lowercase=bool(data["lowercase"]),
+                   reserved=[str(r) for r in data.get("reserved", [])])
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,10 +290,11 @@ class BPETokenizer(Tokenizer):
 class _VocabTokenizer(Tokenizer):
     """A tokenizer whose pieces come from a rule and whose ids index a list ``vocab``."""
 
-    def __init__(self, vocab: Sequence[str], *, lowercase: bool = False):
+    def __init__(self, vocab: Sequence[str], *, lowercase: bool = False, reserved: Sequence[str] = ()):
         vocab = list(vocab)
-        if vocab[:_N_SPECIALS] != SPECIALS:
-            raise ValueError(f"vocabulary must start with {SPECIALS}, got {vocab[:_N_SPECIALS]}")
+        self.reserved = check_reserved(reserved)
+        if vocab[: len(self.specials)] != self.specials:
+            raise ValueError(f"vocabulary must start with {self.specials}, got {vocab[: len(self.specials)]}")
         if len(set(vocab)) != len(vocab):
             raise ValueError("vocabulary has duplicate entries")
         self.vocab = vocab
@@ -260,34 +313,39 @@ class _VocabTokenizer(Tokenizer):
 
     @classmethod
     def train(
-        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 1, lowercase: bool = False
+        cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int = 1, lowercase: bool = False,
+        reserved: Sequence[str] = (),
     ) -> _VocabTokenizer:
-        """Keep the ``vocab_size - 4`` most frequent pieces seen at least ``min_frequency`` times
-        (ties broken alphabetically, so training is deterministic)."""
+        """Keep the ``vocab_size - len(specials)`` most frequent pieces seen at least
+        ``min_frequency`` times (ties broken alphabetically, so training is deterministic)."""
+        specials = SPECIALS + list(check_reserved(reserved))
+        pattern = re.compile("|".join(re.escape(r) for r in reserved)) if reserved else None
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(cls._split(_normalize(text, lowercase)))
-        for name in SPECIALS:
+            text = _normalize(text, lowercase)
+            for segment in pattern.split(text) if pattern else [text]:
+                counts.update(cls._split(segment))
+        for name in specials:
             counts.pop(name, None)
         ranked = sorted((p for p, c in counts.items() if c >= min_frequency), key=lambda p: (-counts[p], p))
-        kept = ranked[: max(0, vocab_size - _N_SPECIALS)]
-        return cls(SPECIALS + kept, lowercase=lowercase)
+        kept = ranked[: max(0, vocab_size - len(specials))]
+        return cls(specials + kept, lowercase=lowercase, reserved=reserved)
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
-    def tokens(self, text: str) -> list[str]:
+    def _tokens_plain(self, text: str) -> list[str]:
         return self._split(_normalize(text, self.lowercase))
 
-    def encode(self, text: str) -> list[int]:
-        return [self._ids.get(p, UNK) for p in self.tokens(text)]
+    def _encode_plain(self, text: str) -> list[int]:
+        return [self._ids.get(p, UNK) for p in self._tokens_plain(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        pieces = []
+        pieces, n_specials = [], len(self.specials)
         for i in ids:
             i = int(i)
-            if i >= _N_SPECIALS:
+            if i >= n_specials:
                 self._check_id(i)
                 pieces.append(self.vocab[i])
         return self._join(pieces)
@@ -297,11 +355,13 @@ class _VocabTokenizer(Tokenizer):
         return self.vocab[i]
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "lowercase": self.lowercase, "vocab": list(self.vocab)}
+        return {"kind": self.kind, "lowercase": self.lowercase, "reserved": list(self.reserved),
+                "vocab": list(self.vocab)}
 
     @classmethod
     def _from_dict(cls, data: dict) -> _VocabTokenizer:
-        return cls([str(v) for v in data["vocab"]], lowercase=bool(data["lowercase"]))
+        return cls([str(v) for v in data["vocab"]], lowercase=bool(data["lowercase"]),
+                   reserved=[str(r) for r in data.get("reserved", [])])
 
 
 # a word (letters/digits, with inner apostrophes or hyphens: "don't", "d'água", "guarda-chuva")
@@ -377,10 +437,11 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
     Args:
         texts: training sentences (read once).
         cfg: ``kind`` (bpe/word/char), ``vocab_size`` (specials included), ``min_frequency``,
-            ``lowercase``.
+            ``lowercase``, ``specials`` (the reserved ones).
 
     Returns:
-        The trained tokenizer; its ids 0..3 are ``<pad> <sos> <eos> <unk>``.
+        The trained tokenizer; its ids 0..3 are ``<pad> <sos> <eos> <unk>``, then the reserved
+        specials.
     """
     classes: dict[str, Any] = {"bpe": BPETokenizer, "word": WordTokenizer, "char": CharTokenizer}
     if cfg.kind not in classes:
@@ -388,5 +449,6 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig) -> Tokenizer:
 
         raise ConfigError("tokenizer.kind", f"expected one of {', '.join(classes)}, got {cfg.kind!r}")
     return classes[cfg.kind].train(
-        texts, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase
+        texts, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase,
+        reserved=cfg.specials,
     )

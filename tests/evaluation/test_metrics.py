@@ -40,7 +40,8 @@ SOURCES = [[4, 5, 6], [7], [8, 9, 10, 11, 4], [], [5, 5], [6, 7, 8, 9]]
 
 
 @pytest.mark.parametrize("beam", [1, 3])
-def test_translate_batch_restores_input_order(beam):
+def test_the_former_translate_batch_keywords_still_decode_in_input_order(beam):
+    """The keyword form kept in metrics (beam search; greedy for beam 1) for callers written before settings."""
     model = CopyToy()
     model.train()
     out = translate_batch(

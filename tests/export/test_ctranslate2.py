@@ -8,15 +8,19 @@ import pytest
 import torch
 
 from seqlab.api import Translator
+from seqlab.config import DecodeConfig
+from seqlab.decoding.generate import translate_batch
 from seqlab.errors import SeqlabError
-from seqlab.evaluation.metrics import translate_batch
 from seqlab.text.specials import EOS, PAD, SOS
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="the ctranslate2 package is not installed")
 
 from seqlab.export.ctranslate2 import CTranslate2Engine, export_ctranslate2
 
-OPTIONS = {"max_len_ratio": 1.5, "max_len_offset": 10}
+def _settings(beam: int = 1, length_penalty: float = 0.6, **options) -> DecodeConfig:
+    """Beam search of size ``beam`` (greedy for 1) with the length limits ceil(1.5 |x|) + 10."""
+    return DecodeConfig(**{"strategy": "beam", "beam": beam, "length_penalty": length_penalty,
+                           "max_len_ratio": 1.5, "max_len_offset": 10, **options})
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,8 @@ def test_exported_model_scores_every_token_as_seqlab(which, trained, trained_eng
 
 def test_greedy_output_equals_seqlabs_on_a_trained_model(trained, trained_engine, export_sentences):
     ids = _ids(trained.tokenizers, export_sentences)
-    native = translate_batch(trained.model, ids, beam=1, length_penalty=0.6, **OPTIONS)
-    exported = trained_engine.translate_ids(ids, beam=1, length_penalty=0.6, **OPTIONS)
+    native = translate_batch(trained.model, ids, _settings())
+    exported = trained_engine.translate_ids(ids, _settings())
     assert len({tuple(t) for t in native.tokens}) > 4  # the model says different things
     assert exported.tokens == native.tokens
     assert exported.tokens[-1] == [] and exported.scores[-1] == 0.0  # the empty sentence
@@ -101,8 +105,8 @@ def test_greedy_output_equals_seqlabs_on_a_trained_model(trained, trained_engine
 def test_beam_output_equals_seqlabs(beam, alpha, trained, no_specials_engine, export_sentences):
     model, engine = no_specials_engine
     ids = _ids(trained.tokenizers, export_sentences)
-    native = translate_batch(model, ids, beam=beam, length_penalty=alpha, n_best=beam, **OPTIONS)
-    exported = engine.translate_ids(ids, beam=beam, length_penalty=alpha, n_best=beam, **OPTIONS)
+    native = translate_batch(model, ids, _settings(beam, alpha, n_best=beam))
+    exported = engine.translate_ids(ids, _settings(beam, alpha, n_best=beam))
     assert len({tuple(t) for t in native.tokens}) > 4
     assert exported.tokens == native.tokens
     assert [[t for t, _ in hyps] for hyps in exported.nbest] == [[t for t, _ in hyps] for hyps in native.nbest]
@@ -112,27 +116,39 @@ def test_untrained_prenorm_model_translates_greedily_as_seqlab(prenorm_transform
                                                                export_sentences):
     model, tokenizers = prenorm_transformer
     ids = _ids(tokenizers, export_sentences)
-    native = translate_batch(model, ids, beam=1, length_penalty=0.6, **OPTIONS)
-    assert prenorm_engine.translate_ids(ids, beam=1, length_penalty=0.6, **OPTIONS).tokens == native.tokens
+    native = translate_batch(model, ids, _settings())
+    assert prenorm_engine.translate_ids(ids, _settings()).tokens == native.tokens
 
 
 def test_length_limits_follow_the_source_length(trained, no_specials_engine, export_sentences):
     # L_i = ceil(0.2 |x_i|) + 1 steps: short outputs cut at different lengths per sentence.
     model, engine = no_specials_engine
     ids = _ids(trained.tokenizers, export_sentences)
-    options = {"max_len_ratio": 0.2, "max_len_offset": 1}
-    native = translate_batch(model, ids, beam=2, length_penalty=0.6, **options)
-    exported = engine.translate_ids(ids, beam=2, length_penalty=0.6, **options)
+    settings = _settings(2, max_len_ratio=0.2, max_len_offset=1)
+    native = translate_batch(model, ids, settings)
+    exported = engine.translate_ids(ids, settings)
     assert exported.tokens == native.tokens
     assert len({len(t) for t in native.tokens}) > 1
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_min_length_and_max_new_tokens_act_as_in_seqlab(beam, trained, no_specials_engine, export_sentences):
+    # min_length blocks <eos> until that many tokens are out; max_new_tokens replaces the source rule.
+    model, engine = no_specials_engine
+    ids = _ids(trained.tokenizers, export_sentences)
+    settings = _settings(beam, min_length=4, max_new_tokens=7)
+    native = translate_batch(model, ids, settings)
+    assert engine.translate_ids(ids, settings).tokens == native.tokens
+    assert min(len(t) for t in native.tokens if t) >= 4 and max(len(t) for t in native.tokens) <= 7
+    assert native.tokens != translate_batch(model, ids, _settings(beam)).tokens  # the settings changed outputs
 
 
 def test_int8_model_mostly_agrees_with_float32(trained, trained_engine, trained_export, tmp_path, export_sentences):
     folder = export_ctranslate2(trained.model, trained.tokenizers, tmp_path / "int8", quantization="int8")
     int8 = CTranslate2Engine(folder, trained.tokenizers, precision="int8")
     ids = _ids(trained.tokenizers, export_sentences)
-    fp32 = trained_engine.translate_ids(ids, beam=1, length_penalty=0.6, **OPTIONS).tokens
-    same = sum(a == b for a, b in zip(int8.translate_ids(ids, beam=1, length_penalty=0.6, **OPTIONS).tokens, fp32))
+    fp32 = trained_engine.translate_ids(ids, _settings()).tokens
+    same = sum(a == b for a, b in zip(int8.translate_ids(ids, _settings()).tokens, fp32))
     assert same >= 0.7 * len(ids)
     assert (folder / "model.bin").stat().st_size < 0.6 * (trained_export / "model.bin").stat().st_size
 

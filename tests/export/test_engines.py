@@ -10,7 +10,8 @@ import pytest
 import seqlab
 from seqlab.cli import main
 from seqlab.errors import SeqlabError
-from seqlab.export.engines import export_folder
+from seqlab.config import DecodeConfig
+from seqlab.export.engines import check_settings, export_folder
 
 SENTENCES = ["Is my brother tall?", "Maria is tired.", "The book is on the table in January.",
              "He will have these apples."]
@@ -90,3 +91,52 @@ def test_recurrent_runs_cannot_use_an_exported_engine(tiny_gru_run, copy_run, ca
     pytest.importorskip("ctranslate2", reason="the ctranslate2 package is not installed")
     assert main(["export", str(copy_run(tiny_gru_run)), "--format", "ctranslate2"]) == 2
     assert "supports Transformer runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, key", [({"strategy": "sample", "top_k": 5}, "decode.strategy"),
+                                          ({"repetition_penalty": 1.3}, "decode.repetition_penalty"),
+                                          ({"no_repeat_ngram": 2}, "decode.no_repeat_ngram")])
+def test_settings_ctranslate2_cannot_apply_are_refused_by_name(options, key):
+    settings = DecodeConfig(**{"strategy": "beam", **options})
+    with pytest.raises(SeqlabError, match=key):
+        check_settings("ctranslate2", settings)
+    check_settings("onnx", settings)  # seqlab's own decoding: every setting
+    check_settings("native", settings)
+
+
+def test_onnx_engine_samples_and_streams_as_native(tiny_run, copy_run):
+    # The onnx engine runs seqlab's own decoding on the graphs' logits: seeded sampling with the
+    # processors, and streaming, give the native engine's outputs.
+    pytest.importorskip("onnxruntime", reason="the onnxruntime package is not installed")
+    run = copy_run(tiny_run)
+    native, engine = seqlab.load(run), seqlab.load(run, engine="onnx")
+    options = {"strategy": "sample", "top_k": 5, "temperature": 1.5, "seed": 3, "no_repeat_ngram": 2}
+    sampled = engine.translate(SENTENCES, **options)
+    assert sampled == native.translate(SENTENCES, **options)
+    assert sampled != engine.translate(SENTENCES, beam=1)  # it did sample
+    assert "".join(engine.stream_translate(SENTENCES[2], beam=1)) == native.translate(SENTENCES[2], beam=1)
+
+
+def test_ctranslate2_engine_refuses_sampling_and_streams_whole(tiny_run, copy_run):
+    pytest.importorskip("ctranslate2", reason="the ctranslate2 package is not installed")
+    run = copy_run(tiny_run)
+    engine = seqlab.load(run, engine="ctranslate2")
+    with pytest.raises(SeqlabError, match="decode.strategy"):
+        engine.translate(SENTENCES, strategy="sample", seed=1)
+    with pytest.raises(SeqlabError, match="decode.repetition_penalty"):
+        engine.settings(repetition_penalty=1.2)
+    assert list(engine.stream_translate(SENTENCES[2], beam=1)) == [engine.translate(SENTENCES[2], beam=1)]
+
+
+def test_native_int8_streams_what_it_translates(tiny_run):
+    translator = seqlab.load(tiny_run.path, precision="int8")
+    assert translator.precision == "int8"
+    for sentence in SENTENCES:
+        assert "".join(translator.stream_translate(sentence, beam=1)) == translator.translate(sentence, beam=1)
+
+
+def test_exported_engines_are_for_translation_runs_only(tiny_chat_run):
+    with pytest.raises(SeqlabError, match="'chat' run; engine 'onnx' decodes translation runs only"):
+        seqlab.load(tiny_chat_run.path, engine="onnx")
+    bot = seqlab.load(tiny_chat_run.path, precision="int8")  # the native engine's int8 serves any run
+    assert bot.reply([], "hello", beam=1) == "".join(bot.stream_reply([], "hello", beam=1))

@@ -282,3 +282,11 @@ def test_trainer_loss_path_equals_forward_then_loss(input_feeding, teacher_forci
     got = output_layer_nll(h, model.output_layer.weight, model.output_layer.bias, tgt_out, epsilon=0.1)
     torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
     assert got[2] == ref[2]
+
+
+def test_relu_is_for_the_vanilla_rnn_only():
+    with pytest.raises(ConfigError, match="model.nonlinearity"):
+        build_recurrent(RecurrentConfig(type="lstm", nonlinearity="relu"), 10, 10)
+    model = build_recurrent(RecurrentConfig(type="rnn", nonlinearity="relu", embedding=8, hidden=8,
+                                            attention="none", bidirectional=False), 10, 10)
+    assert model.decoder_rnn.nonlinearity == "relu" and model.encoder.rnn.nonlinearity == "relu"

@@ -165,6 +165,43 @@ def test_beam_rows_share_the_cross_attention_keys_and_match_repeated_ones():
             grouped.select(torch.tensor([0, 1, 3, 3, 4, 5]))
 
 
+def test_without_positions_the_encoder_is_permutation_equivariant():
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    src = torch.tensor([[5, 6, 7, 8, 9]])
+    for positions, equivariant in (("none", True), ("sinusoidal", False)):
+        model = tiny(positions=positions)
+        with torch.no_grad():
+            memory, _ = model.run_encoder(src)
+            permuted, _ = model.run_encoder(src[:, perm])
+        assert torch.allclose(permuted, memory[:, perm], atol=1e-5) == equivariant, positions
+
+
+@pytest.mark.parametrize("norm,residual", [("none", True), ("post", False), ("pre", False)])
+def test_add_norm_ablations_compute_what_they_say(norm, residual):
+    from seqlab.nn.transformer_layers import AddNorm
+
+    torch.manual_seed(0)
+    layer = AddNorm(8, dropout=0.0, pre_norm=norm == "pre", residual=residual, layer_norm=norm != "none")
+    x, W = torch.randn(2, 3, 8), torch.randn(8, 8)
+    sublayer = lambda h: h @ W  # noqa: E731
+    ln = F.layer_norm
+    expected = {("none", True): x + x @ W, ("post", False): ln(x @ W, (8,)), ("pre", False): ln(x, (8,)) @ W}
+    torch.testing.assert_close(layer(x, sublayer), expected[(norm, residual)], atol=1e-5, rtol=0)
+
+
+def test_ablated_transformer_still_decodes_cached_equal_to_full():
+    model = tiny(norm="none", residual=False, positions="none")
+    src, tgt_in = _batch()
+    with torch.no_grad():
+        full = model(src, tgt_in)
+        state = model.encode(src)
+        steps = []
+        for t in range(tgt_in.size(1)):
+            logits, state = model.decode_step(state, tgt_in[:, t])
+            steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, rtol=0, atol=1e-5)
+
+
 def test_weights_saved_before_the_encoder_was_a_module_load_into_the_same_model():
     """Run folders name the encoder's weights src_embed.*, encoder_layers.*, encoder_norm.*."""
     model = tiny(norm="pre")

@@ -222,3 +222,19 @@ def test_fused_rejects_lengths_outside_the_batch(lengths):
     layer = make_recurrent("gru", 3, 4)
     with pytest.raises(ValueError, match=r"lengths must be 2 values in \[1, 10\]"):
         layer(torch.randn(2, 10, 3), torch.tensor(lengths))
+
+
+def test_relu_rnn_explicit_equals_torch_and_round_trips():
+    torch.manual_seed(0)
+    ref = nn.RNN(5, 6, num_layers=2, nonlinearity="relu", batch_first=True)
+    ours = ExplicitRecurrent.from_torch(ref)
+    assert ours.nonlinearity == "relu"
+    x = torch.randn(3, 7, 5)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=0)
+    assert ours(x)[0].min() >= 0  # max(0, .): the ReLU RNN's states are never negative
+    back = ours.to_torch()
+    assert back.nonlinearity == "relu"
+    torch.testing.assert_close(back(x)[0], ref(x)[0], atol=1e-6, rtol=0)
+    tanh = ExplicitRecurrent("rnn", 5, 6, num_layers=2)
+    tanh.load_state_dict(ours.state_dict())
+    assert not torch.allclose(tanh(x)[0], ours(x)[0])

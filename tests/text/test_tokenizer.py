@@ -190,3 +190,41 @@ def test_bpe_lowercase():
     tok = BPETokenizer.train(["Hello World", "hello world"], vocab_size=40, min_frequency=1, lowercase=True)
     assert tok.encode("HELLO") == tok.encode("hello")
     assert tok.decode(tok.encode("Hello World")) == "hello world"
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word", "char"])
+def test_reserved_specials_get_ids_after_the_four_and_survive_saving(kind, tmp_path):
+    cfg = TokenizerConfig(kind=kind, vocab_size=150, min_frequency=1, specials=["<sep>", "<bot>"])
+    tok = train_tokenizer([s + " <sep> " + s for s in CORPUS], cfg)
+    assert tok.specials == SPECIALS + ["<sep>", "<bot>"]
+    assert (tok.special_id("<sep>"), tok.special_id("<bot>")) == (4, 5)
+    a, b = "Lucas está no Chile.", "The dog runs; the cat sleeps."
+    assert tok.encode(f"{a} <sep> {b}") == tok.encode(a) + [4] + tok.encode(b)
+    assert tok.encode_batch([f"{a}<sep>{b}", a]) == [tok.encode(a) + [4] + tok.encode(b), tok.encode(a)]
+    assert tok.tokens(f"{a} <sep> {b}")[len(tok.encode(a))] == "<sep>"
+    assert "sep" not in tok.decode(tok.encode(f"{a} <sep> {b}"))  # decode drops every special
+    assert 4 not in tok.encode("<se p>")
+    tok.save(tmp_path / "t.json")
+    again = Tokenizer.load(tmp_path / "t.json")
+    assert again.specials == tok.specials and again.encode(f"{a} <sep> {b}") == tok.encode(f"{a} <sep> {b}")
+
+
+@pytest.mark.parametrize("name", ["bpe", "char", "word"])
+def test_a_tokenizer_file_without_reserved_specials_still_loads(name, request, tmp_path):
+    tok = request.getfixturevalue(name)
+    data = tok.to_dict()
+    del data["reserved"]  # as written before reserved specials existed
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    old = Tokenizer.load(path)
+    assert old.specials == SPECIALS and old.encode(CORPUS[0]) == tok.encode(CORPUS[0])
+
+
+def test_bad_reserved_specials_are_config_errors():
+    from seqlab.config import config_from_dict
+    from seqlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tokenizer.specials.*must look like <name>"):
+        config_from_dict({"tokenizer": {"specials": ["sep"]}})
+    with pytest.raises(ConfigError, match="tokenizer.specials.*already one of the fixed"):
+        config_from_dict({"tokenizer": {"specials": ["<eos>"]}})
