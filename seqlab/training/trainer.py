@@ -94,6 +94,13 @@ class _Run:
     """What ``train.precision`` resolved to on this hardware: ``fp32``, ``bf16`` or ``fp16``."""
     scaler: torch.amp.GradScaler | None = None
     """Loss scaling for fp16 (disabled, a no-op, otherwise)."""
+    clock: tuple[float, float] = (0.0, 0.0)
+    """(seconds trained by earlier invocations, ``time.monotonic()`` when this one's loop started)."""
+
+    def seconds(self) -> float:
+        """Wall-clock seconds of training so far, over every invocation of the run (evaluations included)."""
+        before, started = self.clock
+        return before + time.monotonic() - started
 
     @property
     def metrics_path(self) -> Path:
@@ -117,9 +124,9 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
     run = _set_up(cfg, Path(run_dir), resume, overrides, echo)
     tc, loop = run.cfg.train, run.loop
     budget = max_minutes if max_minutes is not None else tc.max_minutes
-    start = time.monotonic()
+    run.clock = (loop.train_seconds, time.monotonic())
     stopped = _train_loop(run, budget, progress and run.cluster.main)
-    loop.train_seconds += time.monotonic() - start
+    loop.train_seconds = run.seconds()
     if loop.step % tc.eval_every != 0 or loop.step == 0:
         _evaluate_and_save(run)
     run.echo(f"stopped at step {loop.step} ({stopped}); run folder {run.run_dir}")
@@ -352,7 +359,7 @@ def _evaluate_and_save(run: _Run) -> bool:
     metrics = run.task.evaluate(run.model, run.data)
     logged = {f"dev_{k}": v for k, v in metrics.items()}
     if metrics:
-        _log(run.metrics_path, {"step": loop.step, **logged})
+        _log(run.metrics_path, {"step": loop.step, "train_seconds": round(run.seconds(), 2), **logged})
         value = metrics[tc.best_metric]
         improved = _better(run.task.metrics[tc.best_metric], value, loop.best)
         if improved:
@@ -381,7 +388,7 @@ def _checkpoint(run: _Run, name: str, metrics: dict, with_optimizer: bool = True
     ``last`` is saved by every rank together: rank 0 writes it with the RNG state of each rank.
     """
     full = with_optimizer
-    trainer_state = vars(run.loop).copy() if full else None
+    trainer_state = {**vars(run.loop), "train_seconds": run.seconds()} if full else None
     if full and run.scaler.is_enabled():
         trainer_state["scaler"] = run.scaler.state_dict()
     if full and run.cluster.world > 1:

@@ -46,6 +46,8 @@ def test_run_folder_holds_config_tokenizer_checkpoints_and_metrics(tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [3, 6, 9, 12]
     assert [r["step"] for r in records if "dev_bleu" in r] == [6, 12]
+    seconds = [r["train_seconds"] for r in records if "dev_bleu" in r]  # wall time of each evaluation
+    assert 0 < seconds[0] < seconds[1]
     assert all(r["grad_norm"] > 0 for r in records if "loss" in r)
     norms = [n for r in records if "loss" in r for n in r["grad_norms"]]  # one per step
     assert len(norms) == 12 and all(n > 0 for n in norms)
@@ -94,6 +96,9 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
     result = train(None, stopped, resume=True, overrides=["train.max_steps=12"], **quiet)
     assert result.step == 12
     _assert_same_run(straight, stopped, same_log=True)
+    log = [json.loads(x) for x in (stopped / "metrics.jsonl").read_text().splitlines()]
+    seconds = [r["train_seconds"] for r in log if "dev_bleu" in r]
+    assert len(seconds) == 2 and seconds[1] > seconds[0] > 0  # the clock continues across invocations
 
 
 def test_a_run_stopped_by_its_time_budget_resumes_to_the_same_weights(tmp_path):
