@@ -36,6 +36,7 @@ variables; the model is only read, so several threads may decode with one object
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,7 @@ class Translator:
         self.device = next(self.model.parameters()).device
         self.engine, self.checkpoint, self.step = engine, checkpoint, step
         self._engines: dict = {}  # resolved precision -> seqlab.export.engines.Engine
+        self._engines_lock = threading.Lock()  # threads share a Translator: open each engine once
         if precision is None and engine != "native" and config.decode.precision in ("bf16", "fp16"):
             precision = "fp32"  # the run's bf16/fp16 default is for the native engine
         self.precision = self._resolve(precision or config.decode.precision)
@@ -230,10 +232,12 @@ class Translator:
         from seqlab.export.engines import open_engine
 
         resolved = self.precision if precision is None or precision == self.precision else self._resolve(precision)
-        if resolved not in self._engines:
-            self._engines[resolved] = open_engine(self.engine, resolved, model=self.model, tokenizers=self.tokenizers,
-                                                  run_dir=self.run_dir, checkpoint=self.checkpoint, step=self.step)
-        return self._engines[resolved]
+        with self._engines_lock:
+            if resolved not in self._engines:
+                self._engines[resolved] = open_engine(
+                    self.engine, resolved, model=self.model, tokenizers=self.tokenizers, run_dir=self.run_dir,
+                    checkpoint=self.checkpoint, step=self.step)
+            return self._engines[resolved]
 
     def _precision(self, precision: str | None):
         """The context ``self.model``'s engine runs in at ``precision`` (default: :attr:`precision`)."""

@@ -20,7 +20,8 @@ decoding returns (:class:`~seqlab.decoding.greedy.DecodeOutput`):
 * the per-sentence length limit L_i of :mod:`seqlab.decoding.lengths` becomes
   ``max_decoding_length`` (sentences are grouped by limit); ``<pad>`` and ``<sos>`` are suppressed
   and an immediate ``<eos>`` is allowed, as in seqlab;
-* greedy search is CTranslate2's greedy search;
+* greedy search is CTranslate2's greedy search; ``decode.min_length`` becomes
+  ``min_decoding_length`` and ``decode.max_new_tokens`` replaces the source-length limit, as in seqlab;
 * beam search is CTranslate2's beam search, which keeps the same 2K candidates per step and, with
   a length penalty set, stops once K hypotheses have finished, as seqlab's does. Its penalty
   differs (s / |Y|^alpha instead of GNMT's ((5 + |Y|) / 6)^alpha), so it runs with an exponent of

@@ -177,7 +177,8 @@ def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: To
     if engine == "ctranslate2":
         from seqlab.export.ctranslate2 import CTranslate2Engine
 
-        return Engine(engine, precision, search=CTranslate2Engine(folder, tokenizers, precision=precision).translate_ids)
+        ct2 = CTranslate2Engine(folder, tokenizers, precision=precision)
+        return Engine(engine, precision, search=ct2.translate_ids)
     from seqlab.export.onnx import OnnxSeq2Seq
 
     return Engine(engine, precision, model=OnnxSeq2Seq(folder))

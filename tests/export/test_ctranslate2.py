@@ -17,6 +17,7 @@ ctranslate2 = pytest.importorskip("ctranslate2", reason="the ctranslate2 package
 
 from seqlab.export.ctranslate2 import CTranslate2Engine, export_ctranslate2
 
+
 def _settings(beam: int = 1, length_penalty: float = 0.6, **options) -> DecodeConfig:
     """Beam search of size ``beam`` (greedy for 1) with the length limits ceil(1.5 |x|) + 10."""
     return DecodeConfig(**{"strategy": "beam", "beam": beam, "length_penalty": length_penalty,

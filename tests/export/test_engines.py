@@ -9,8 +9,8 @@ import pytest
 
 import seqlab
 from seqlab.cli import main
-from seqlab.errors import SeqlabError
 from seqlab.config import DecodeConfig
+from seqlab.errors import SeqlabError
 from seqlab.export.engines import check_settings, export_folder
 
 SENTENCES = ["Is my brother tall?", "Maria is tired.", "The book is on the table in January.",
