@@ -25,6 +25,10 @@ Generation options are keyword arguments with the names of the ``decode`` config
 options left out (or None) take the run's values. A bad option raises
 :class:`~seqlab.errors.ConfigError` naming ``decode.<key>``.
 
+A translation run may decode through another engine (:mod:`seqlab.export.engines`):
+
+    >>> fast = seqlab.load("runs/en-pt-transformer", engine="ctranslate2", precision="int8")  # doctest: +SKIP
+
 Thread safety: a request keeps all its decoding state (decoder states, generators) in local
 variables; the model is only read, so several threads may decode with one object at once.
 """
@@ -32,6 +36,7 @@ variables; the model is only read, so several threads may decode with one object
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +62,10 @@ from seqlab.models.base import Seq2SeqModel
 from seqlab.tasks.classification import ClassificationText, encode_texts, evaluate_classifier
 from seqlab.tasks.run import LoadedRun, load_run
 from seqlab.nn.linear import pack_for_decoding
-from seqlab.precision import autocast_context, resolve_precision
+from seqlab.precision import resolve_precision
 from seqlab.text.pair import TokenizerPair
 from seqlab.text.specials import EOS, PAD, SEP
+from seqlab.training.checkpoint import read_meta
 
 __all__ = ["AttentionMap", "Chatbot", "Classifier", "SentenceTooLong", "Translator", "load", "run_task"]
 
@@ -92,6 +98,13 @@ def _open(run_dir: str | Path, checkpoint: str, device: str, tasks: tuple[str, .
     return run
 
 
+def _check_engine(run_dir: str | Path, task: str, engine: str) -> None:
+    """Exported engines (:mod:`seqlab.export.engines`) decode translation runs only."""
+    if engine != "native" and task != "translation":
+        raise SeqlabError(f"{run_dir}: a {task!r} run; engine {engine!r} decodes translation runs only "
+                          "(use engine native)")
+
+
 class SentenceTooLong(SeqlabError):
     """A sentence has more tokens than the model accepts; ``index`` is its 0-based position."""
 
@@ -120,40 +133,76 @@ class Translator:
     bf16 the model's weights are packed for bf16 decoding here, once
     (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
     make a new Translator. Decoding only reads the model, so threads may share one Translator.
+
+    ``engine`` (``native``, ``ctranslate2`` or ``onnx``) is what decodes (:mod:`seqlab.export.engines`):
+    PyTorch, or a model exported from ``self.model`` into ``RUN/export/`` on first use (``step``,
+    the checkpoint's, tells a stale export). ``precision`` may also be ``int8`` (native: int8
+    linear layers; ctranslate2); ctranslate2 and onnx take ``auto`` as fp32. The native engine
+    takes every generation option; ctranslate2 refuses sampling, the repetition penalty and
+    no-repeat n-grams (:func:`seqlab.export.engines.check_settings`).
     """
 
     run_task = "translation"
 
     def __init__(self, model: Seq2SeqModel, tokenizers: TokenizerPair, config: ExperimentConfig,
-                 run_dir: Path | None = None, *, precision: str | None = None):
+                 run_dir: Path | None = None, *, precision: str | None = None, engine: str = "native",
+                 checkpoint: str = "best", step: int | None = None):
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.config = config
         self.run_dir = run_dir
         self.device = next(self.model.parameters()).device
-        self.precision = resolve_precision(precision or config.decode.precision, self.device)
-        pack_for_decoding(self.model, enabled=self.precision == "bf16")
+        self.engine, self.checkpoint, self.step = engine, checkpoint, step
+        self._engines: dict = {}  # resolved precision -> seqlab.export.engines.Engine
+        self._engines_lock = threading.Lock()  # threads share a Translator: open each engine once
+        if precision is None and engine != "native" and config.decode.precision in ("bf16", "fp16"):
+            precision = "fp32"  # the run's bf16/fp16 default is for the native engine
+        self.precision = self._resolve(precision or config.decode.precision)
+        pack_for_decoding(self.model, enabled=engine == "native" and self.precision == "bf16")
 
     @classmethod
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
-             precision: str | None = None) -> Translator:
+             precision: str | None = None, engine: str = "native") -> Translator:
         """Load ``run_dir`` (written by ``seqlab train``) at checkpoint ``best`` or ``last``.
 
         ``device``: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
         a run trained on either loads on either. ``precision``: the decoding precision (default:
-        the run's ``decode.precision``), see above.
+        the run's ``decode.precision``), and ``engine``, see above (translation runs only); an
+        exported engine is exported or opened here, so errors come now.
         """
+        _check_engine(run_dir, run_task(run_dir), engine)
         run = _open(run_dir, checkpoint, device, ("translation", "chat"))
-        return cls(run.model, run.data.text, run.config, run.run_dir, precision=precision)
+        step = read_meta(Path(run.run_dir) / "checkpoints", checkpoint).get("step") if engine != "native" else None
+        translator = cls(run.model, run.data.text, run.config, run.run_dir, precision=precision, engine=engine,
+                         checkpoint=checkpoint, step=step)
+        if engine != "native":
+            translator._engine(None)
+        return translator
+
+    def export(self, fmt: str, *, out: str | Path | None = None, quantization: str = "fp32") -> Path:
+        """Export this model as ``fmt`` (``ctranslate2`` or ``onnx``) into ``out``, by default
+        ``RUN/export/<fmt>-<quantization>/`` where ``engine=fmt`` finds it (``seqlab export``)."""
+        from seqlab.export.engines import export_folder, export_model
+
+        if out is None:
+            if self.run_dir is None:
+                raise SeqlabError("this translator has no run folder: pass out=")
+            out = export_folder(self.run_dir, fmt, quantization, self.checkpoint)
+        return export_model(self.model, self.tokenizers, fmt, out, quantization=quantization, step=self.step)
 
     # ------------------------------------------------------------------ helpers
 
     def settings(self, **options) -> DecodeConfig:
         """The run's ``decode`` section with the given generation options (see the module docstring);
-        ``precision`` defaults to this object's :attr:`precision`."""
+        ``precision`` defaults to this object's :attr:`precision`. Options this object's engine
+        cannot decode with raise :class:`~seqlab.errors.SeqlabError` naming them."""
+        from seqlab.export.engines import check_settings
+
         if options.get("precision") is not None:
-            resolve_precision(options["precision"], self.device)  # names the valid precisions
-        return generation_config(dataclasses.replace(self.config.decode, precision=self.precision), **options)
+            self._resolve(options["precision"])  # names the valid precisions
+        settings = generation_config(dataclasses.replace(self.config.decode, precision=self.precision), **options)
+        check_settings(self.engine, settings)
+        return settings
 
     def _encode(self, sentences: list[str], *, truncate: bool) -> list[list[int]]:
         limit = self.model.max_positions - 1
@@ -165,18 +214,37 @@ class Translator:
                 ids[i] = row[:limit]
         return ids
 
-    def _precision(self, precision: str | None):
-        """A context for decoding at ``precision`` (default: :attr:`precision`, resolved at construction).
+    def _resolve(self, precision: str) -> str:
+        """``auto``/``fp32``/``bf16``/``fp16``/``int8`` -> what this engine runs: the native engine
+        resolves auto and bf16 for the device (:func:`seqlab.precision.resolve_precision`)."""
+        from seqlab.export.engines import check_precision
 
-        A precision other than the default runs unpacked (correct, slower in bf16).
-        """
-        same = precision is None or precision == self.precision
-        resolved = self.precision if same else resolve_precision(precision, self.device)
-        return autocast_context(resolved, self.device)
+        if self.engine == "native" and precision != "int8":
+            return resolve_precision(precision, self.device)
+        precision = "fp32" if precision == "auto" else precision
+        check_precision(self.engine, precision)
+        return precision
+
+    def _engine(self, precision: str | None):
+        """The :class:`~seqlab.export.engines.Engine` decoding at ``precision`` (default :attr:`precision`,
+        resolved at construction), opened on first use. A precision other than the default runs
+        unpacked (correct, slower in bf16)."""
+        from seqlab.export.engines import open_engine
+
+        resolved = self.precision if precision is None or precision == self.precision else self._resolve(precision)
+        with self._engines_lock:
+            if resolved not in self._engines:
+                self._engines[resolved] = open_engine(
+                    self.engine, resolved, model=self.model, tokenizers=self.tokenizers, run_dir=self.run_dir,
+                    checkpoint=self.checkpoint, step=self.step)
+            return self._engines[resolved]
+
+    def _precision(self, precision: str | None):
+        """The context ``self.model``'s engine runs in at ``precision`` (default: :attr:`precision`)."""
+        return self._engine(precision).context()
 
     def _decode_ids(self, src_ids: list[list[int]], settings: DecodeConfig) -> list:
-        with self._precision(settings.precision):
-            out = translate_batch(self.model, src_ids, settings)
+        out = self._engine(settings.precision).decode(src_ids, settings)
         decode = self.tokenizers.tgt.decode
         if out.nbest is not None:
             return [[(decode(toks), score) for toks, score in hyps] for hyps in out.nbest]
@@ -186,21 +254,26 @@ class Translator:
         """Yield the text of one output piece by piece as its tokens come (beam: once at the end).
 
         The pieces join to the decoded output: a piece is yielded when the text decoded so far
-        extends what was yielded (a tokenizer may re-space earlier text; then it waits).
+        extends what was yielded (a tokenizer may re-space earlier text; then it waits). An engine
+        with its own search (ctranslate2) yields once, at the end.
         """
         if not src_ids:
             return
-        decode = self.tokenizers.tgt.decode
-        src = pad_rows([src_ids], next(self.model.parameters()).device)
-        with torch.inference_mode(), self._precision(settings.precision):
-            state, sos = start_seq2seq(self.model, src)
-        steps = generate_steps(self.model.decode_step, state, sos, settings=settings,
-                               max_len=source_steps(self.model, src, settings))
+        engine = self._engine(settings.precision)
+        if engine.model is None:
+            yield from self._decode_ids([src_ids], settings)
+            return
+        model, decode = engine.model, self.tokenizers.tgt.decode
+        src = pad_rows([src_ids], self.device)
+        with torch.inference_mode(), engine.context():
+            state, sos = start_seq2seq(model, src)
+        steps = generate_steps(model.decode_step, state, sos, settings=settings,
+                               max_len=source_steps(model, src, settings))
         tokens: list[int] = []
         said = ""
         while True:
             try:
-                with self._precision(settings.precision):
+                with engine.context():
                     y = int(next(steps)[0])
             except StopIteration as stop:
                 final = decode(stop.value.tokens[0])
@@ -272,10 +345,16 @@ class Translator:
         )
 
     def evaluate(self, pairs: list[tuple[str, str]], **options) -> EvalResult:
-        """BLEU, chrF and perplexity of this model on ``pairs`` (generation ``options`` as in :meth:`translate`)."""
+        """BLEU, chrF and perplexity of this model on ``pairs`` (generation ``options`` as in :meth:`translate`).
+
+        Perplexity comes from the PyTorch model that decodes (native engine: at the same precision;
+        NaN for ctranslate2 and onnx, which only decode).
+        """
         settings = self.settings(**options)
-        with self._precision(settings.precision):
-            return evaluate_pairs(self.model, self.tokenizers, pairs, settings)
+        engine = self._engine(settings.precision)
+        with engine.context():
+            return evaluate_pairs(engine.model if engine.scores else self.model, self.tokenizers, pairs, settings,
+                                  decode=engine.decode, with_nll=engine.scores)
 
 
 class Chatbot(Translator):
@@ -359,11 +438,13 @@ class Classifier:
 
 
 def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",
-         precision: str | None = None) -> Translator | Classifier:
+         precision: str | None = None, engine: str = "native") -> Translator | Classifier:
     """Load a run folder: a :class:`Chatbot` for a chat run, a :class:`Classifier` for a
-    classification run, else a :class:`Translator`."""
+    classification run, else a :class:`Translator` (``engine`` other than ``native``: translation
+    runs only, see :class:`Translator`)."""
     task = run_task(run_dir)
     if task == "classification":
+        _check_engine(run_dir, task, engine)
         return Classifier.load(run_dir, checkpoint=checkpoint, device=device)
     opener = Chatbot if task == "chat" else Translator
-    return opener.load(run_dir, checkpoint=checkpoint, device=device, precision=precision)
+    return opener.load(run_dir, checkpoint=checkpoint, device=device, precision=precision, engine=engine)

@@ -11,7 +11,8 @@
     seqlab data download tatoeba --pair en-pt [--out data]
     seqlab data synthetic --out corpus.tsv [--n 1000]
     seqlab plot RUN --out curves.png
-    seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000]
+    seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
+    seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--engine ctranslate2] [--precision int8]
     seqlab study list | NAME | all [--quick] --out DIR
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import warnings
@@ -124,13 +126,14 @@ def _evaluate_translation(args) -> int:
     from seqlab.data.readers import read_parallel
 
     translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
-                                 precision=args.precision)
+                                 precision=args.precision, engine=args.engine)
     data = args.data if len(args.data) > 1 else args.data[0]
     pairs = read_parallel(data, on_error=args.on_error, reverse=args.reverse)
     result = translator.evaluate(pairs, beam=args.beam, length_penalty=args.length_penalty)
     report = {"data": data, "checkpoint": args.checkpoint, "beam": args.beam or translator.config.decode.beam,
-              "precision": translator.precision,
-              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()}}
+              "engine": args.engine, "precision": translator.precision,
+              **{k: (None if math.isnan(v) else round(v, 4)) if isinstance(v, float) else v  # NaN: not computed
+                 for k, v in result.as_dict().items()}}
     print(json.dumps(report))
     if args.hypotheses:
         Path(args.hypotheses).write_text("".join(h + "\n" for h in result.hypotheses), encoding="utf-8")
@@ -213,7 +216,7 @@ def _cmd_translate(args) -> int:
     from seqlab.api import Translator
 
     translator = Translator.load(args.run, checkpoint=args.checkpoint, device=args.device,
-                                 precision=args.precision)
+                                 precision=args.precision, engine=args.engine)
     _input_lines(args, lambda lines: _translate_lines(translator, lines, args, sys.stdout))
     return 0
 
@@ -240,7 +243,7 @@ def _cmd_chat(args) -> int:
     from seqlab.api import Chatbot, load
     from seqlab.repl import chat_loop
 
-    bot = load(args.run, checkpoint=args.checkpoint, device=args.device, precision=args.precision)
+    bot = load(args.run, checkpoint=args.checkpoint, device=args.device, precision=args.precision, engine=args.engine)
     if not isinstance(bot, Chatbot):
         raise SeqlabError(f"{args.run}: a {bot.run_task} run, not a chat run (task: chat); use seqlab translate")
     chat_loop(bot, sys.stdin, sys.stdout, interactive=sys.stdin.isatty(), stderr=sys.stderr, **_generation(args))
@@ -255,6 +258,15 @@ def _cmd_attention(args) -> int:
     amap = translator.attention(args.sentence)
     plot_attention(amap.weights, amap.src_tokens, amap.tgt_tokens, args.out, title=amap.translation)
     print(f"{amap.translation}\nwrote {args.out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from seqlab.api import Translator
+
+    translator = Translator.load(args.run, checkpoint=args.checkpoint)
+    out = translator.export(args.format, out=args.out, quantization=args.quantization)
+    print(f"wrote {out}")
     return 0
 
 
@@ -298,7 +310,7 @@ def _cmd_serve(args) -> int:
                          max_in_flight=args.max_in_flight)
     serve(args.runs, host=args.host, port=args.port, checkpoint=args.checkpoint, limits=limits,
           max_batch=1 if args.no_batching else args.max_batch, batch_wait=args.batch_wait_ms / 1000,
-          threads=args.threads, log_level=args.log_level)
+          threads=args.threads, log_level=args.log_level, engine=args.engine, precision=args.precision)
     return 0
 
 
@@ -363,9 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--device", default="auto", help="auto (default: CUDA when available), cpu, cuda or cuda:N")
 
     def precision_arg(q):
-        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="decode in float32, under bf16 autocast, or auto: bf16 where the CPU computes it "
-                            "natively (default: the run's decode.precision)")
+        q.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"],
+                       help="decode in float32, under bf16/fp16 autocast, auto (bf16 where the CPU computes it "
+                            "natively), or with int8 linear layers (default: the run's decode.precision)")
+        q.add_argument("--engine", choices=["native", "ctranslate2", "onnx"], default="native",
+                       help="decode with PyTorch (native) or through a model exported into RUN/export/ "
+                            "(Transformer runs; exported on first use)")
 
     e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data (translation runs); "
                                         "accuracy, macro-F1 and a confusion matrix PNG (classification runs)")
@@ -420,6 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="attention.png", help="PNG, SVG or PDF")
     a.set_defaults(func=_cmd_attention)
 
+    x = sub.add_parser("export", help="export a Transformer run to CTranslate2 or ONNX")
+    run_args(x)
+    x.add_argument("--format", required=True, choices=["ctranslate2", "onnx"])
+    x.add_argument("--quantization", choices=["fp32", "int8"], default="fp32",
+                   help="weight precision (int8: ctranslate2 only)")
+    x.add_argument("--out", metavar="DIR", help="output folder (default RUN/export/<format>-<quantization>, "
+                                                "where --engine finds it)")
+    x.set_defaults(func=_cmd_export)
+
     g = sub.add_parser("generate", help="continue a prompt with a trained language model (task: lm)")
     run_args(g)
     g.add_argument("--prompt", default="", help="the text to continue (default: start a new document)")
@@ -441,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; others warn)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--checkpoint", default="best", help="best (default) or last")
+    precision_arg(sv)
     sv.add_argument("--max-batch", type=int, default=32, help="most texts decoded together (dynamic batching)")
     sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests to batch with")
     sv.add_argument("--no-batching", action="store_true", help="decode each request alone")

@@ -370,9 +370,11 @@ class DecodeConfig:
     seed: int | None = _at_least(0, None)
     """Seed of the sampler: the same input, seed and settings give the same sample."""
     n_best: int = _at_least(1, 1)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
     """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
-    on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively."""
+    on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively; ``int8``
+    decodes with int8 linear layers (:mod:`seqlab.export.int8`; the fast native path on CPUs without
+    bf16) or an int8 CTranslate2 model (:mod:`seqlab.export.engines`)."""
 
     def __post_init__(self) -> None:
         _check_decode(self)

@@ -38,20 +38,27 @@ def encode_sources(tokenizers: TokenizerPair, sentences: list[str], limit: int) 
 
 @torch.inference_mode()
 def evaluate_pairs(model: Seq2SeqModel, tokenizers: TokenizerPair, pairs: list[tuple[str, str]],
-                   settings: DecodeConfig, *, batch_size: int = 64, with_nll: bool = True) -> EvalResult:
+                   settings: DecodeConfig, *, batch_size: int = 64, with_nll: bool = True,
+                   decode=None) -> EvalResult:
     """Translate ``pairs``' sources and score them against the references.
 
     BLEU and chrF compare detokenised hypotheses with the raw reference strings (sacrebleu's
     default 13a tokenisation), so figures are comparable with other systems. Perplexity is
     exp(-1/N sum_t log p(y_t | y_<t, x)) over the reference tokens, EOS included. ``settings``
     are the generation settings of the hypotheses (:func:`~seqlab.decoding.generate.translate_batch`).
+
+    ``decode(src_ids, settings, batch_size=...)`` replaces :func:`translate_batch` on ``model``
+    (same output), for decoding through another engine (:mod:`seqlab.export.engines`).
     """
     was_training = model.training
     model.eval()
     try:
         limit = model.max_positions - 1
         src_ids = encode_sources(tokenizers, [s for s, _ in pairs], limit)
-        out = translate_batch(model, src_ids, settings, batch_size=batch_size)
+        if decode is None:
+            out = translate_batch(model, src_ids, settings, batch_size=batch_size)
+        else:
+            out = decode(src_ids, settings, batch_size=batch_size)
         hyps = [tokenizers.tgt.decode(toks) for toks in out.tokens]
         refs = [t for _, t in pairs]
         nll, n = 0.0, 0

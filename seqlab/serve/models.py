@@ -106,9 +106,14 @@ class ServedModel:
         return explain(self.translator.model, self.translator.tokenizers, source, translation)
 
 
-def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str, ServedModel]:
-    """Load each run folder; the models are named by their folder names, which must differ."""
-    from seqlab.api import load, run_task
+def load_models(runs: list[str | Path], *, checkpoint: str = "best", engine: str = "native",
+                precision: str | None = None) -> dict[str, ServedModel]:
+    """Load each run folder; the models are named by their folder names, which must differ.
+
+    ``engine`` and ``precision`` are :func:`seqlab.load`'s (an exported engine: translation runs only).
+    """
+    import seqlab
+    from seqlab.api import run_task
 
     models: dict[str, ServedModel] = {}
     for run in runs:
@@ -120,7 +125,7 @@ def load_models(runs: list[str | Path], *, checkpoint: str = "best") -> dict[str
         task = run_task(path)
         if task not in SERVED_TASKS:
             raise SeqlabError(f"{path}: a {task!r} run; seqlab serve serves {' and '.join(SERVED_TASKS)} runs")
-        translator = load(path, checkpoint=checkpoint)
+        translator = seqlab.load(path, checkpoint=checkpoint, engine=engine, precision=precision)
         kind = SERVED_TASKS[task]
         models[name] = ServedModel(name=name, kind=kind, translator=translator, path=path)
     if not models:

@@ -31,7 +31,7 @@ class GenerationOptions(_Strict):
     min_length: int | None = Field(None, ge=0)
     max_new_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
-    precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] | None = None
 
 
 OPTION_NAMES = tuple(GenerationOptions.model_fields)

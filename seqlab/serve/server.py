@@ -28,7 +28,8 @@ def is_loopback(host: str) -> bool:
 
 def serve(runs: list[str | Path], *, host: str = "127.0.0.1", port: int = 8000, checkpoint: str = "best",
           limits: ServeLimits | None = None, max_batch: int = 32, batch_wait: float = 0.005,
-          threads: int | None = None, log_level: str = "info") -> None:
+          threads: int | None = None, log_level: str = "info", engine: str = "native",
+          precision: str | None = None) -> None:
     """Serve ``runs`` until interrupted.
 
     Args:
@@ -39,6 +40,8 @@ def serve(runs: list[str | Path], *, host: str = "127.0.0.1", port: int = 8000, 
         max_batch: most texts decoded in one batch (1: no dynamic batching).
         batch_wait: seconds a model waits for more requests to batch with the first.
         threads: torch intra-op threads (default: torch's own choice).
+        engine, precision: how every run decodes (:func:`seqlab.load`; an exported engine serves
+            translation runs only).
     """
     try:
         import uvicorn
@@ -56,7 +59,7 @@ def serve(runs: list[str | Path], *, host: str = "127.0.0.1", port: int = 8000, 
     if not is_loopback(host):
         warnings.warn(f"serving on {host}, not loopback: anyone who can reach this machine on port {port} "
                       "can use the models (there is no authentication)", stacklevel=2)
-    models = load_models(runs, checkpoint=checkpoint)
+    models = load_models(runs, checkpoint=checkpoint, engine=engine, precision=precision)
     app = create_app(models, limits=limits, max_batch=max_batch, batch_wait=batch_wait)
     print(f"seqlab serve: {', '.join(models)} on http://{host}:{port}/ (API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

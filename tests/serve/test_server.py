@@ -55,3 +55,18 @@ def test_runs_with_the_same_folder_name_or_another_task_are_refused(tiny_run, tm
     (lm / "config.yaml").write_text("task: lm\n", encoding="utf-8")
     with pytest.raises(SeqlabError, match="a 'lm' run; seqlab serve serves translation and chat runs"):
         load_models([lm])
+
+
+def test_serve_engine_and_precision_reach_every_run(tiny_run, tiny_chat_run, copy_run, started):
+    # --engine onnx serves the run's exported model: its translations are the native engine's.
+    pytest.importorskip("onnxruntime", reason="the onnxruntime package is not installed")
+    run = copy_run(tiny_run)
+    assert main(["serve", str(run), "--engine", "onnx"]) == 0
+    served = started[0][0].state.seqlab.models["run-copy"]
+    assert served.translator.engine == "onnx" and (run / "export" / "onnx-fp32").is_dir()
+    texts = ["Maria is tired.", "Is my brother tall?"]
+    native = load_models([run])["run-copy"]
+    assert served.translate(texts, {"beam": 2}) == native.translate(texts, {"beam": 2})
+    assert load_models([run], precision="int8")["run-copy"].translator.precision == "int8"
+    with pytest.raises(SeqlabError, match="'chat' run; engine 'onnx' decodes translation runs only"):
+        load_models([tiny_chat_run.path], engine="onnx")
