@@ -28,7 +28,6 @@ no turn of a held-out conversation is seen in training.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data.readers import Spec, _decode, _Problems, _raw_lines, _text_lines
+from seqlab.data.readers import Spec, _decode, _json_lines, _Problems, _raw_lines
 from seqlab.data.synthetic_dialogs import builtin_dialogs
 from seqlab.errors import DataError
 from seqlab.text.specials import SEP
@@ -108,12 +107,7 @@ def _read_human_robot(human_path: str, robot_path: str, problems: _Problems) -> 
 
 def _read_turns_jsonl(path: str, problems: _Problems) -> list[Conversation]:
     conversations = []
-    for number, line in _text_lines(path, problems):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.report(number, f"invalid JSON ({e.msg} at column {e.colno}); {_JSONL_EXPECTED}")
-            continue
+    for number, record in _json_lines(path, problems, _JSONL_EXPECTED):
         turns = record.get("turns") if isinstance(record, dict) else None
         if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) for t in turns):
             problems.report(number, f"no list of at least two string turns under 'turns'; {_JSONL_EXPECTED}")

@@ -121,6 +121,16 @@ def _text_lines(path: str, problems: _Problems, *, keep_blank_tail: bool = False
             yield number, text
 
 
+def _json_lines(path: str, problems: _Problems, expected: str) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed JSON value)`` of each line; a line that is not JSON is reported,
+    with ``expected`` saying what should be there, and skipped."""
+    for number, line in _text_lines(path, problems):
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.report(number, f"invalid JSON ({e.msg} at column {e.colno}); {expected}")
+
+
 def _read_tsv(path: str, problems: _Problems) -> list[tuple[str, str]]:
     pairs = []
     for number, line in _text_lines(path, problems):
@@ -142,12 +152,7 @@ def _read_tsv(path: str, problems: _Problems) -> list[tuple[str, str]]:
 
 def _read_jsonl(path: str, problems: _Problems) -> list[tuple[str, str]]:
     pairs = []
-    for number, line in _text_lines(path, problems):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.report(number, f"invalid JSON ({e.msg} at column {e.colno}); {_JSONL_EXPECTED}")
-            continue
+    for number, record in _json_lines(path, problems, _JSONL_EXPECTED):
         if not isinstance(record, dict):
             problems.report(number, f"found a JSON {type(record).__name__}; {_JSONL_EXPECTED}")
             continue
