@@ -268,15 +268,15 @@ class GPTConfig:
     """A decoder-only Transformer language model (Radford et al. 2018, 2019): causal blocks only."""
 
     type: Literal["gpt"] = "gpt"
-    layers: int = 4
-    d_model: int = 128
-    heads: int = 4
-    ffn: int = 512
-    dropout: float = 0.0
-    attention_dropout: float = 0.0
+    layers: int = _at_least(1, 4)
+    d_model: int = _at_least(1, 128)
+    heads: int = _at_least(1, 4)
+    ffn: int = _at_least(1, 512)
+    dropout: float = _probability(0.0, one=False)
+    attention_dropout: float = _probability(0.0, one=False)
     norm: Literal["post", "pre"] = "pre"
     positions: Literal["sinusoidal", "learned"] = "learned"
-    max_positions: int = 256
+    max_positions: int = _at_least(1, 256)
     """Longest context, in tokens (at least ``data.block_size``)."""
     tie_output: bool = True
     """Output projection shares the token embedding matrix."""

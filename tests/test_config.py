@@ -232,6 +232,10 @@ def test_numbers_outside_their_range_are_errors_naming_the_key(override, phrase)
     (["model.type=gru", "model.embedding=0"], "model.embedding"),
     (["model.type=lstm", "model.dropout=1"], "model.dropout"),
     (["decode.beam=2", "decode.n_best=3"], "decode.n_best"),
+    (["task=lm", "model.type=gpt", "model.dropout=1.5"], "model.dropout"),
+    (["task=lm", "model.type=gpt", "model.heads=0"], "model.heads"),
+    (["task=classification", "model.type=lstm", "model.hidden=0"], "model.hidden"),
+    (["task=classification", "model.type=transformer", "model.ffn=0"], "model.ffn"),
 ])
 def test_recurrent_sizes_and_n_best_are_checked_on_load(overrides, key):
     with pytest.raises(ConfigError) as info:
