@@ -53,10 +53,12 @@ __all__ = [
     "TrainConfig",
     "TransformerConfig",
     "apply_overrides",
+    "at_least",
     "config_from_dict",
     "config_to_dict",
     "generation_config",
     "load_config",
+    "probability",
     "save_config",
 ]
 
@@ -94,11 +96,11 @@ def _positive(default: Any) -> Any:
     return _ranged(default, 0, low_open=True)
 
 
-def _at_least(n: int, default: Any) -> Any:
+def at_least(n: int, default: Any) -> Any:
     return _ranged(default, n)
 
 
-def _probability(default: float, *, one: bool = True) -> Any:
+def probability(default: float, *, one: bool = True) -> Any:
     """In [0, 1], or [0, 1) with ``one=False`` (dropout, smoothing: 1 would remove everything)."""
     return _ranged(default, 0, 1, high_open=not one)
 
@@ -118,11 +120,11 @@ class DataConfig:
     format: Literal["auto", "tsv", "jsonl", "text"] = "auto"
     reverse: bool = False
     """Swap the columns (translate target->source, e.g. pt->en from an en-pt file)."""
-    max_len: int = _at_least(1, 128)
+    max_len: int = at_least(1, 128)
     """Longest sentence, in subword tokens, kept for training."""
     on_error: Literal["raise", "skip"] = "raise"
     """``raise`` stops at the first malformed line; ``skip`` drops it and warns with a count."""
-    dev_size: int = _at_least(1, 500)
+    dev_size: int = at_least(1, 500)
     """Sentences of dev data used for BLEU during training (all of it for loss)."""
 
     def check(self, cfg: ExperimentConfig) -> None:
@@ -150,11 +152,11 @@ class TokenizerConfig:
     """Subword (BPE), word or character tokenisation, shared or per side."""
 
     kind: Literal["bpe", "word", "char"] = "bpe"
-    vocab_size: int = _at_least(8, 8000)
+    vocab_size: int = at_least(8, 8000)
     joint: bool = True
     """One vocabulary for both sides (needed for ``model.share_embeddings``)."""
     lowercase: bool = False
-    min_frequency: int = _at_least(1, 2)
+    min_frequency: int = at_least(1, 2)
     specials: list[str] = field(default_factory=list)
     """Reserved specials after the four fixed ones (ids 4, 5, ...), e.g. ``["<sep>"]`` for chat."""
 
@@ -164,15 +166,15 @@ class TransformerConfig:
     """The encoder-decoder Transformer of Vaswani et al. (2017)."""
 
     type: Literal["transformer"] = "transformer"
-    layers: int = _at_least(1, 3)
+    layers: int = at_least(1, 3)
     """N, the number of encoder layers and of decoder layers."""
-    decoder_layers: int | None = _at_least(1, None)
+    decoder_layers: int | None = at_least(1, None)
     """Decoder depth when it differs from ``layers``."""
-    d_model: int = _at_least(1, 256)
-    heads: int = _at_least(1, 4)
-    ffn: int = _at_least(1, 1024)
-    dropout: float = _probability(0.1, one=False)
-    attention_dropout: float = _probability(0.0, one=False)
+    d_model: int = at_least(1, 256)
+    heads: int = at_least(1, 4)
+    ffn: int = at_least(1, 1024)
+    dropout: float = probability(0.1, one=False)
+    attention_dropout: float = probability(0.0, one=False)
     norm: Literal["post", "pre", "none"] = "post"
     """Layer normalisation after the residual sum (``post``, the paper), before each sub-layer
     (``pre``), or none at all (an ablation)."""
@@ -180,7 +182,7 @@ class TransformerConfig:
     """Residual connections around every sub-layer (``false`` is an ablation)."""
     positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
     """``none`` adds no positional encoding: the model cannot see word order (an ablation)."""
-    max_positions: int = _at_least(1, 512)
+    max_positions: int = at_least(1, 512)
     share_embeddings: bool = False
     """One embedding matrix for source and target (requires ``tokenizer.joint``)."""
     tie_output: bool = True
@@ -231,14 +233,14 @@ class RecurrentConfig:
 
     type: Literal["rnn", "lstm", "gru"] = "lstm"
     attention: Literal["none", "dot", "general", "additive"] = "additive"
-    layers: int = _at_least(1, 2)
-    embedding: int = _at_least(1, 256)
-    hidden: int = _at_least(1, 256)
+    layers: int = at_least(1, 2)
+    embedding: int = at_least(1, 256)
+    hidden: int = at_least(1, 256)
     bidirectional: bool = True
     """Bidirectional encoder; its two directions are concatenated and projected to ``hidden``."""
     input_feeding: bool = True
     """Feed the previous attentional vector into the next decoder step (Luong et al. 2015)."""
-    dropout: float = _probability(0.2, one=False)
+    dropout: float = probability(0.2, one=False)
     nonlinearity: Literal["tanh", "relu"] = "tanh"
     """Activation of the vanilla RNN (``type: rnn``): h_t = tanh(...) or max(0, ...)."""
     cells: Literal["fused", "explicit"] = "fused"
@@ -246,7 +248,7 @@ class RecurrentConfig:
     gru_reset: Literal["after", "before"] = "after"
     """Where the GRU reset gate acts: ``after`` the hidden projection (PyTorch, cuDNN) or
     ``before`` it (Cho et al. 2014). Only ``after`` can use the fused kernel."""
-    max_positions: int = _at_least(1, 1024)
+    max_positions: int = at_least(1, 1024)
     share_embeddings: bool = False
     tie_output: bool = False
     init: Literal["xavier", "kaiming", "uniform"] = "xavier"
@@ -268,15 +270,15 @@ class GPTConfig:
     """A decoder-only Transformer language model (Radford et al. 2018, 2019): causal blocks only."""
 
     type: Literal["gpt"] = "gpt"
-    layers: int = _at_least(1, 4)
-    d_model: int = _at_least(1, 128)
-    heads: int = _at_least(1, 4)
-    ffn: int = _at_least(1, 512)
-    dropout: float = _probability(0.0, one=False)
-    attention_dropout: float = _probability(0.0, one=False)
+    layers: int = at_least(1, 4)
+    d_model: int = at_least(1, 128)
+    heads: int = at_least(1, 4)
+    ffn: int = at_least(1, 512)
+    dropout: float = probability(0.0, one=False)
+    attention_dropout: float = probability(0.0, one=False)
     norm: Literal["post", "pre"] = "pre"
     positions: Literal["sinusoidal", "learned"] = "learned"
-    max_positions: int = _at_least(1, 256)
+    max_positions: int = at_least(1, 256)
     """Longest context, in tokens (at least ``data.block_size``)."""
     tie_output: bool = True
     """Output projection shares the token embedding matrix."""
@@ -298,11 +300,11 @@ ModelConfig = Union[TransformerConfig, RecurrentConfig, GPTConfig]
 class TrainConfig:
     """Optimisation, schedule, budget and checkpointing."""
 
-    seed: int = _at_least(0, 1)
-    batch_tokens: int = _at_least(1, 4096)
+    seed: int = at_least(0, 1)
+    batch_tokens: int = at_least(1, 4096)
     """Target tokens per batch; batches are built from length-sorted buckets."""
-    max_steps: int = _at_least(1, 4000)
-    max_epochs: int | None = _at_least(1, None)
+    max_steps: int = at_least(1, 4000)
+    max_epochs: int | None = at_least(1, None)
     max_minutes: float | None = _positive(None)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     """``sgd`` is plain stochastic gradient descent, theta <- theta - lr_t g (word2vec's optimiser)."""
@@ -310,32 +312,32 @@ class TrainConfig:
     """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98], metadata={"range": Range(0, 1, high_open=True)})
     eps: float = _positive(1e-9)
-    weight_decay: float = _at_least(0, 0.0)
+    weight_decay: float = at_least(0, 0.0)
     schedule: Literal["noam", "cosine", "linear", "constant", "inverse_sqrt"] = "cosine"
-    warmup_steps: int = _at_least(0, 400)
-    min_lr_ratio: float = _probability(0.05)
-    label_smoothing: float = _probability(0.1, one=False)
+    warmup_steps: int = at_least(0, 400)
+    min_lr_ratio: float = probability(0.05)
+    label_smoothing: float = probability(0.1, one=False)
     clip_norm: float | None = _positive(1.0)
     clip_value: float | None = _positive(None)
-    teacher_forcing: float = _probability(1.0)
+    teacher_forcing: float = probability(1.0)
     """Probability of feeding the gold previous token (1.0 = pure teacher forcing)."""
-    teacher_forcing_min: float = _probability(1.0)
-    teacher_forcing_decay_steps: int = _at_least(0, 0)
+    teacher_forcing_min: float = probability(1.0)
+    teacher_forcing_decay_steps: int = at_least(0, 0)
     """Linearly decay ``teacher_forcing`` to ``teacher_forcing_min`` over this many steps."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """``auto``: bf16 autocast where the hardware computes bf16 natively, fp16 with loss scaling on
     GPUs without bf16, else fp32 (seqlab.precision)."""
-    eval_every: int = _at_least(1, 500)
-    log_every: int = _at_least(1, 50)
-    checkpoint_every: int | None = _at_least(1, None)
+    eval_every: int = at_least(1, 500)
+    log_every: int = at_least(1, 50)
+    checkpoint_every: int | None = at_least(1, None)
     """Save ``last`` every N steps (always at each evaluation and at the end)."""
-    patience: int | None = _at_least(1, None)
+    patience: int | None = at_least(1, None)
     """Stop after this many evaluations without improvement of the best metric."""
     best_metric: str | None = None
     """The dev metric that picks checkpoint ``best`` and drives ``patience``: any metric the task
     reports (translation: ``bleu``, ``chrf``, ``loss``; language models: ``loss``); null is
     the task's default."""
-    threads: int | None = _at_least(1, None)
+    threads: int | None = at_least(1, None)
     device: str = "auto"
     """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
@@ -350,26 +352,26 @@ class DecodeConfig:
 
     strategy: Literal["greedy", "beam", "sample"] = "beam"
     """``beam`` with ``beam: 1`` is greedy search; ``sample`` draws with temperature/top-k/top-p."""
-    beam: int = _at_least(1, 5)
-    length_penalty: float = _at_least(0, 0.6)
+    beam: int = at_least(1, 5)
+    length_penalty: float = at_least(0, 0.6)
     max_len_ratio: float = _positive(1.5)
-    max_len_offset: int = _at_least(0, 10)
+    max_len_offset: int = at_least(0, 10)
     """Without ``max_new_tokens`` the output limit is ceil(max_len_ratio * source length) + offset."""
-    max_new_tokens: int | None = _at_least(1, None)
+    max_new_tokens: int | None = at_least(1, None)
     """Most output tokens, ``<eos>`` included (chat replies); replaces the source-length limit."""
-    min_length: int = _at_least(0, 0)
+    min_length: int = at_least(0, 0)
     """``<eos>`` is blocked until this many tokens are out."""
-    temperature: float | None = _at_least(0, None)
+    temperature: float | None = at_least(0, None)
     """Sampling temperature tau (default 1.0; 0 = argmax). Sampling only."""
-    top_k: int | None = _at_least(1, None)
+    top_k: int | None = at_least(1, None)
     top_p: float | None = _ranged(None, 0, 1, low_open=True)
     repetition_penalty: float = _positive(1.0)
     """CTRL's penalty theta for tokens already generated (1 = off)."""
-    no_repeat_ngram: int = _at_least(0, 0)
+    no_repeat_ngram: int = at_least(0, 0)
     """No n-gram of this size appears twice in an output (0 = off)."""
-    seed: int | None = _at_least(0, None)
+    seed: int | None = at_least(0, None)
     """Seed of the sampler: the same input, seed and settings give the same sample."""
-    n_best: int = _at_least(1, 1)
+    n_best: int = at_least(1, 1)
     precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
     """``bf16`` decodes under bf16 autocast (about twice as fast on CPUs with bf16 units, 10-100x slower
     on CPUs without); ``auto`` chooses bf16 exactly where the hardware computes it natively; ``int8``

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor, nn
 
-from seqlab.config import _at_least, _probability
+from seqlab.config import at_least, probability
 from seqlab.errors import ConfigError
 from seqlab.models.base import padding_mask
 from seqlab.nn.cells import make_recurrent
@@ -52,16 +52,16 @@ class TransformerClassifierConfig:
     pooling: Literal["mean", "first"] = "mean"
     """``mean`` of the real positions, or ``first``: the state of the ``<sos>`` token every input
     starts with (a classification token, as BERT's ``[CLS]``)."""
-    layers: int = _at_least(1, 2)
-    d_model: int = _at_least(1, 128)
-    heads: int = _at_least(1, 4)
-    ffn: int = _at_least(1, 256)
-    dropout: float = _probability(0.1, one=False)
+    layers: int = at_least(1, 2)
+    d_model: int = at_least(1, 128)
+    heads: int = at_least(1, 4)
+    ffn: int = at_least(1, 256)
+    dropout: float = probability(0.1, one=False)
     """On embeddings and sublayers, and on the pooled vector before the head."""
-    attention_dropout: float = _probability(0.0, one=False)
+    attention_dropout: float = probability(0.0, one=False)
     norm: Literal["post", "pre"] = "pre"
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
-    max_positions: int = _at_least(1, 512)
+    max_positions: int = at_least(1, 512)
     init: Literal["xavier", "kaiming", "normal"] = "xavier"
 
     @property
@@ -82,18 +82,18 @@ class RecurrentClassifierConfig:
     pooling: Literal["final", "attention", "mean"] = "attention"
     """``final``: the last state of each direction; ``attention``: additive attention pooling
     (:class:`~seqlab.nn.pooling.AttentionPooling`); ``mean`` of the states."""
-    layers: int = _at_least(1, 1)
-    embedding: int = _at_least(1, 128)
-    hidden: int = _at_least(1, 128)
+    layers: int = at_least(1, 1)
+    embedding: int = at_least(1, 128)
+    hidden: int = at_least(1, 128)
     """H per direction."""
     bidirectional: bool = True
-    dropout: float = _probability(0.3, one=False)
+    dropout: float = probability(0.3, one=False)
     """On embeddings, between layers and on the pooled vector before the head."""
     attention_size: int | None = None
     """Rows of W in attention pooling (default: the state size)."""
     cells: Literal["fused", "explicit"] = "fused"
     gru_reset: Literal["after", "before"] = "after"
-    max_positions: int = _at_least(1, 1024)
+    max_positions: int = at_least(1, 1024)
     init: Literal["xavier", "kaiming", "uniform"] = "xavier"
     recurrent_init: Literal["orthogonal", "same"] = "orthogonal"
     embeddings_from: str | None = None
