@@ -216,7 +216,8 @@ class LanguageModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def start(self, prefix: Tensor) -> tuple[Tensor, DecoderState]:
-        """Read a (B, T) prefix; return (B, V) logits for the next token and the state after it."""
+        """Read a (B, T) prefix, right-padded with ``<pad>`` when its rows differ in length;
+        return (B, V) logits for the token after each row's last token and the state after it."""
 
     @abc.abstractmethod
     def decode_step(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:
