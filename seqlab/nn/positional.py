@@ -71,18 +71,20 @@ class NoPositions(nn.Module):
 
 
 class PositionalEmbedding(nn.Module):
-    """x_t = sqrt(d_model) * E[w_t] + PE(t), followed by dropout.
+    """x_t = s E[w_t] + PE(t), followed by dropout; s = sqrt(d_model) by default (Vaswani et al. 2017).
 
     Args:
         embedding: the token embedding E (may be shared between source and target).
         positions: :class:`SinusoidalPositions`, :class:`LearnedPositions` or :class:`NoPositions`.
         dropout: dropout probability on the sum.
+        scale: s; None for sqrt(d_model). GPT-2 uses s = 1 (:func:`seqlab.models.gpt.build_gpt`).
     """
 
-    def __init__(self, embedding: nn.Embedding, positions: nn.Module, *, dropout: float):
+    def __init__(self, embedding: nn.Embedding, positions: nn.Module, *, dropout: float,
+                 scale: float | None = None):
         super().__init__()
         self.embedding, self.positions = embedding, positions
-        self.scale = math.sqrt(embedding.embedding_dim)
+        self.scale = math.sqrt(embedding.embedding_dim) if scale is None else scale
         self.dropout = Dropout(dropout)
         self.max_positions = positions.max_positions
 
