@@ -30,6 +30,7 @@ import torch
 from seqlab.config import ExperimentConfig
 from seqlab.errors import SeqlabError
 from seqlab.evaluation.metrics import bleu, chrf
+from seqlab.io import atomic_write_text
 from seqlab.studies import StudyInputMissing
 from seqlab.studies.figures import curves
 from seqlab.studies.report import Report, machine
@@ -38,8 +39,8 @@ from seqlab.studies.tasks import train_on_task
 NAME = "long-sentences"
 CLAIM = ("Attention helps long sentences: the BLEU of a model with a fixed context vector falls more from "
          "short to long sentences than the BLEU of models with attention.")
-COST = ("about 10 min to decode the dev set with the three runs of configs/quality/ (train them first, "
-        "20 min each) (quick: 40 s)")
+COST = ("about 5 min: it decodes Tatoeba dev with the three runs of configs/quality/, which take 20 min "
+        "each to train first (quick: 2 min)")
 
 DEFAULT_RUNS = ("runs/tatoeba-transformer", "runs/tatoeba-lstm-attention-nofeed", "runs/tatoeba-lstm")
 DEFAULT_DATA = "../shared/data/tatoeba-en-pt/dev.tsv"
@@ -101,7 +102,7 @@ def has_fixed_context(config: ExperimentConfig) -> bool:
 
 def settings(quick: bool) -> dict:
     if quick:
-        return {"n": 3000, "steps": 300, "hidden": 64, "dev": 500, "edges": (5, 6, 7)}
+        return {"n": 4000, "steps": 500, "hidden": 128, "dev": 500, "edges": (5, 6, 7)}
     return {"edges": EDGES}
 
 
@@ -145,18 +146,28 @@ def _toy_runs(out: Path, s: dict) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def _decode(runs: list[Path], pairs: list[tuple[str, str]]) -> dict[str, dict]:
-    """Label -> the run, its decoding, its hypotheses and whether it has a fixed context, per run."""
+    """Label -> the run, its decoding, its hypotheses and whether it has a fixed context, per run.
+
+    Raises:
+        SeqlabError: the runs are not a mix of fixed-context and attention models (checked
+            before the decoding, which takes minutes).
+    """
     from seqlab.api import Translator
 
-    decoded = {}
+    translators = {}
     for run in runs:
         translator = Translator.load(run, checkpoint="best")
         label = model_label(translator.config)
-        if label in decoded:
-            label = f"{label} ({Path(run).name})"
+        translators[f"{label} ({Path(run).name})" if label in translators else label] = translator
+    kinds = {has_fixed_context(t.config) for t in translators.values()}
+    if kinds != {True, False}:
+        raise SeqlabError(f"study {NAME} compares a fixed-context model (a recurrent run with model.attention: "
+                          f"none) with attention models; these runs are: {', '.join(translators)}")
+    decoded = {}
+    for label, translator in translators.items():
         d = translator.config.decode
-        result = translator.evaluate(pairs)
-        decoded[label] = {"run": str(run), "decoding": "greedy" if d.beam == 1 else f"beam {d.beam}",
+        result = translator.evaluate(pairs)  # the run's own decode section: beam or greedy
+        decoded[label] = {"run": str(translator.run_dir), "decoding": "greedy" if d.beam == 1 else f"beam {d.beam}",
                           "fixed_context": has_fixed_context(translator.config), "hypotheses": result.hypotheses,
                           "bleu": result.bleu, "chrf": result.chrf}
     return decoded
@@ -182,15 +193,18 @@ def run(out: Path, *, quick: bool = False, runs: list[str] | None = None, data: 
         runs, data = list(runs or DEFAULT_RUNS), data or DEFAULT_DATA
         check_inputs(runs, data)
         run_dirs, pairs, source = [Path(r) for r in runs], read_parallel(data), data
+    out = Path(out)
+    buckets = [b for b in length_buckets([src for src, _ in pairs], s["edges"]) if b.indices]
+    if len(buckets) < 2:
+        raise SeqlabError(f"{source}: every sentence falls in one length bucket ({buckets[0].label if buckets else 'none'}"
+                          f" words); the study compares short with long sentences")
     decoded = _decode(run_dirs, pairs)
-    if not any(m["fixed_context"] for m in decoded.values()) or all(m["fixed_context"] for m in decoded.values()):
-        raise SeqlabError(f"study {NAME} compares a fixed-context model (model.attention: none) with attention "
-                          f"models; these runs are: {', '.join(decoded)}")
-    buckets = length_buckets([src for src, _ in pairs], s["edges"])
     refs = [tgt for _, tgt in pairs]
     scores: dict[str, dict[str, list[float]]] = {}
     for label, m in decoded.items():
         hyps = m["hypotheses"]
+        m["hypotheses_file"] = f"hypotheses/{Path(m['run']).name}.txt"  # one line per dev pair, in order
+        atomic_write_text(out / m["hypotheses_file"], "".join(h + "\n" for h in hyps))
         scores[label] = {
             "bleu": [bleu([hyps[i] for i in b.indices], [refs[i] for i in b.indices]) for b in buckets],
             "chrf": [chrf([hyps[i] for i in b.indices], [refs[i] for i in b.indices]) for b in buckets]}
@@ -198,7 +212,8 @@ def run(out: Path, *, quick: bool = False, runs: list[str] | None = None, data: 
         f"Dev set: {source}, {len(pairs)} pairs, bucketed by source length in words (split on spaces; "
         f"punctuation stays on its word). Runs: "
         + "; ".join(f"{label} (`{m['run']}`, {m['decoding']}, checkpoint best)" for label, m in decoded.items())
-        + ". Corpus BLEU and chrF per bucket (sacrebleu, 13a, detokenised), the same scorer as `seqlab evaluate`."
+        + ". Corpus BLEU and chrF per bucket (sacrebleu, 13a, detokenised), the same scorer as `seqlab evaluate`; "
+          "each model's translations are in `hypotheses/RUN.txt`."
         + (f" Quick: two 1-layer LSTMs, {s['hidden']} units, trained on {s['n']} pairs for {s['steps']} steps."
            if quick else "")))
     report.table("Sentences per bucket", ["source words", "sentences"], [[b.label, len(b.indices)] for b in buckets])

@@ -6,9 +6,13 @@ import math
 import pytest
 
 from seqlab.cli import main
+from seqlab.data.synthetic import builtin_split
+from seqlab.errors import SeqlabError
+from seqlab.evaluation.metrics import bleu
 from seqlab.studies import long_sentences
 from seqlab.studies.long_sentences import length_buckets, relative_drop
 from seqlab.studies.report import Report
+from seqlab.studies.tasks import write_tsv
 
 
 def test_buckets_hold_every_sentence_once_by_word_count():
@@ -68,6 +72,23 @@ def test_quick_study_reports_every_model_in_every_bucket(tmp_path, monkeypatch):
     assert [(r[0], r[1]) for r in rows] == [(m, b) for m in models for b in buckets]
     assert all(len(m["bleu"]) == len(m["chrf"]) == len(buckets) for m in models.values())
     assert record["verdict"] == report.verdict and (tmp_path / "bleu_by_length.png").is_file()
+    # each bucket's BLEU is the corpus BLEU of that bucket's translations, as written
+    pairs = builtin_split("dev")[:80]
+    hyps = (tmp_path / models["LSTM, fixed context"]["hypotheses_file"]).read_text().splitlines()
+    longest = [i for i, (src, _) in enumerate(pairs) if len(src.split()) >= 8]
+    assert len(hyps) == 80 and len(longest) == buckets["8+"]
+    assert models["LSTM, fixed context"]["bleu"][-1] == pytest.approx(
+        bleu([hyps[i] for i in longest], [pairs[i][1] for i in longest]))
+
+    # the same runs measured as given runs on a given data set; two fixed-context runs are refused
+    fixed, attention = (models[m]["run"] for m in models)
+    data = write_tsv(tmp_path / "dev.tsv", builtin_split("dev")[100:160])
+    given = run_study("long-sentences", tmp_path / "given", runs=[attention, fixed], data=str(data))
+    assert given.numbers["sentences"] == 60 and sum(given.numbers["buckets"].values()) == 60
+    assert "12+" not in given.numbers["buckets"]  # the grammar has no sentence that long: the empty bucket is left out
+    assert list(given.numbers["models"]) == ["LSTM, additive attention", "LSTM, fixed context"]
+    with pytest.raises(SeqlabError, match="compares a fixed-context model"):
+        run_study("long-sentences", tmp_path / "same", runs=[fixed, fixed], data=str(data))
 
 
 def test_missing_runs_and_data_are_named_with_the_command_that_makes_them(tmp_path, monkeypatch, capsys):
