@@ -197,7 +197,7 @@ def seqlab_decode(model: nn.Module, batches: list[Batch], precision: str, beam: 
     from seqlab.decoding import beam_search, greedy_search
     from seqlab.nn.linear import pack_for_decoding
 
-    pack_for_decoding(model, enabled=precision == "bf16")  # as seqlab.api.Translator does
+    pack_for_decoding(model, precision=precision)  # as seqlab.api.Translator does
     view = NoEos(model)
 
     def call(i: int) -> int:

@@ -129,8 +129,8 @@ class Translator:
 
     ``precision`` (``auto``, ``fp32`` or ``bf16``; default: the run's ``decode.precision``) is the
     precision :meth:`translate` and :meth:`evaluate` decode in unless told otherwise; it is resolved
-    for the model's device here (:func:`seqlab.precision.resolve_precision`). When it resolves to
-    bf16 the model's weights are packed for bf16 decoding here, once
+    for the model's device here (:func:`seqlab.precision.resolve_precision`). For fp32 and bf16
+    the model's weights are packed for decoding in that precision here, once
     (:func:`seqlab.nn.linear.pack_for_decoding`); after changing the weights of ``self.model``,
     make a new Translator. Decoding only reads the model, so threads may share one Translator.
 
@@ -158,7 +158,7 @@ class Translator:
         if precision is None and engine != "native" and config.decode.precision in ("bf16", "fp16"):
             precision = "fp32"  # the run's bf16/fp16 default is for the native engine
         self.precision = self._resolve(precision or config.decode.precision)
-        pack_for_decoding(self.model, enabled=engine == "native" and self.precision == "bf16")
+        pack_for_decoding(self.model, precision=self.precision if engine == "native" else None)
 
     @classmethod
     def load(cls, run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto",

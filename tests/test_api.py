@@ -13,7 +13,7 @@ from seqlab.decoding.beam import beam_search
 from seqlab.decoding.lengths import max_target_lengths
 from seqlab.errors import CheckpointError
 from seqlab.evaluation.metrics import bleu, chrf
-from seqlab.nn.linear import Linear, packed_linear_works
+from seqlab.nn.linear import Linear, pack_for_decoding, packed_linear_works
 from seqlab.precision import SlowPrecisionWarning, cpu_capability
 from seqlab.text.specials import EOS
 
@@ -174,8 +174,21 @@ def test_bf16_decoding_uses_packed_weights_and_stays_close_to_float32(tiny_run):
     assert bf16.dtype == torch.bfloat16
     assert not torch.equal(bf16.float(), fp32)
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=0.1)
-    unpacked = seqlab.load(tiny_run.path)  # fp32 by default: nothing packed, bf16 on request
+    unpacked = seqlab.load(tiny_run.path)  # packed for fp32 (its default); bf16 on request runs unpacked
     assert model.translate(SENTENCES, beam=2) == unpacked.translate(SENTENCES, beam=2, precision="bf16")
+
+
+@pytest.mark.skipif(not packed_linear_works("fp32"), reason=f"this CPU (capability {cpu_capability()}) or PyTorch "
+                    "has no working oneDNN packed fp32 linear; the fallback is tested in tests/nn/test_linear.py")
+def test_fp32_decoding_uses_packed_weights_and_translates_as_the_plain_products(tiny_run):
+    model = Translator.load(tiny_run.path, precision="fp32")
+    assert _packed(model)
+    packed = [model.translate(SENTENCES, beam=1), model.translate(SENTENCES, beam=3)]
+    packed_logits = _first_logits(model)
+    pack_for_decoding(model.model, precision=None)
+    assert not _packed(model)
+    assert [model.translate(SENTENCES, beam=1), model.translate(SENTENCES, beam=3)] == packed
+    torch.testing.assert_close(packed_logits, _first_logits(model), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("native, resolved", [(True, "bf16"), (False, "fp32")])
@@ -183,7 +196,7 @@ def test_auto_precision_follows_the_hardware(tiny_run, cpu_bf16, native, resolve
     cpu_bf16(native)
     model = seqlab.load(tiny_run.path, precision="auto")
     assert model.precision == resolved
-    assert _packed(model) == (resolved == "bf16" and packed_linear_works())
+    assert _packed(model) == packed_linear_works(resolved)
     assert _first_logits(model).dtype == (torch.bfloat16 if native else torch.float32)
 
 

@@ -53,7 +53,7 @@ from seqlab.decoding.greedy import DecodeOutput, StepFn, mask_only, start_from
 from seqlab.decoding.lengths import as_length_tensor
 from seqlab.decoding.processors import Processor
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
-from seqlab.text.specials import EOS, SOS
+from seqlab.text.specials import EOS, PAD, SOS
 
 __all__ = ["beam_decode", "beam_search", "gnmt_length_penalty"]
 
@@ -203,7 +203,8 @@ def beam_decode(
                 if beams.attention is None
                 else torch.cat([beams.attention, step_attention], dim=1)
             )
-        candidates = _row_candidates(logits_t, 2 * K, process(logits_t, beams.history))
+        processed = None if process is mask_only else process(logits_t, beams.history)
+        candidates = _row_candidates(logits_t, 2 * K, processed)
         beams = _advance(beams, candidates, t, limits, finished, widths, length_penalty)
         if beams is None:
             break
@@ -213,10 +214,11 @@ def beam_decode(
 def _row_candidates(logits: Tensor, n: int, processed: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Each row's n best next tokens and their log-probabilities, ``<pad>``/``<sos>`` excluded.
 
-    log p(v) = z'_v - log sum_u exp z_u, computed only for the n kept tokens, where z' are the
-    processed logits (``processed``; by default z with ``<pad>``/``<sos>`` at -inf). This is all beam search
-    needs: a candidate among a sentence's top 2K over all K * V continuations is among its own
-    beam's top 2K, since within one beam candidates rank by log p(v) alone.
+    log p(v) = z_v - log sum_u exp z_u. This is all beam search needs: a candidate among a
+    sentence's top 2K over all K * V continuations is among its own beam's top 2K, since within
+    one beam candidates rank by log p(v) alone. With the default processor the n best are taken
+    from log_softmax(z) itself (one pass over the vocabulary, masked in place); processors rank
+    by their processed logits z' instead, and the kept tokens score z'_v - log sum_u exp z_u.
 
     Args:
         logits: (R, V) next-token logits of R beams.
@@ -226,9 +228,14 @@ def _row_candidates(logits: Tensor, n: int, processed: Tensor | None = None) -> 
     Returns:
         (R, n) log-probabilities (float32, best first) and (R, n) token ids.
     """
+    n = min(n, logits.size(1))
+    if processed is None:
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (R, V), a fresh tensor: mask in place
+        log_probs[:, PAD] = float("-inf")
+        log_probs[:, SOS] = float("-inf")
+        return log_probs.topk(n, dim=-1)
     log_normaliser = torch.logsumexp(logits.float(), dim=-1, keepdim=True)  # (R, 1)
-    z = mask_only(logits, None) if processed is None else processed
-    top_z, top_tokens = z.topk(min(n, z.size(1)), dim=-1)
+    top_z, top_tokens = processed.topk(n, dim=-1)
     return top_z - log_normaliser, top_tokens
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from seqlab.decoding.lengths import as_length_tensor
-from seqlab.decoding.processors import Processor, mask_specials
+from seqlab.decoding.processors import Processor, mask_only
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
 from seqlab.text.specials import EOS, PAD, SOS
 
@@ -68,11 +68,6 @@ class DecodeOutput:
 
     def __len__(self) -> int:
         return len(self.tokens)
-
-
-def mask_only(logits: Tensor, history: Tensor) -> Tensor:
-    """The default processor: float32 logits with ``<pad>``/``<sos>`` at -inf."""
-    return mask_specials(logits.float())
 
 
 class FirstLogits:

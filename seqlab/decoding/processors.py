@@ -28,6 +28,7 @@ __all__ = [
     "Processor",
     "block_ngram_repeats",
     "build_processor",
+    "mask_only",
     "mask_specials",
     "min_length_mask",
     "repetition_penalty",
@@ -43,6 +44,15 @@ def mask_specials(logits: Tensor) -> Tensor:
     masked[:, PAD] = float("-inf")
     masked[:, SOS] = float("-inf")
     return masked
+
+
+def mask_only(logits: Tensor, history: Tensor) -> Tensor:
+    """The default processor: float32 logits with ``<pad>``/``<sos>`` at -inf (no option active).
+
+    Searches may recognise it (``process is mask_only``) and mask cheaper: beam search takes its
+    candidates from the log-probabilities directly.
+    """
+    return mask_specials(logits.float())
 
 
 def repetition_penalty(logits: Tensor, history: Tensor, penalty: float) -> Tensor:
@@ -125,6 +135,9 @@ def build_processor(*, repetition: float = 1.0, no_repeat_ngram: int = 0, min_le
     Returns:
         ``process(logits, history) -> logits`` (float32 copy, specials masked).
     """
+
+    if repetition == 1.0 and no_repeat_ngram == 0 and min_length == 0:
+        return mask_only
 
     def process(logits: Tensor, history: Tensor) -> Tensor:
         z = logits.float()

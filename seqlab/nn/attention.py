@@ -110,7 +110,7 @@ class MultiHeadAttention(nn.Module, PackedModule):
         self.h, self.d_k, self.dropout, self.impl = heads, d_model // heads, dropout, impl
         self.W_qkv = Linear(d_model, 3 * d_model)  # [W_Q; W_K; W_V]
         self.W_o = Linear(d_model, d_model)
-        # W_Q and [W_K; W_V] packed for bf16 decoding (cross-attention); see seqlab.nn.linear
+        # W_Q and [W_K; W_V] packed for decoding (cross-attention); see seqlab.nn.linear
         self._packed_q: PackedWeight | None = None
         self._packed_kv: PackedWeight | None = None
 
@@ -122,12 +122,12 @@ class MultiHeadAttention(nn.Module, PackedModule):
         """Rows [start, stop) of [W_Q; W_K; W_V] and of its bias (views)."""
         return self.W_qkv.weight[start:stop], self.W_qkv.bias[start:stop]
 
-    def _pack_for_decoding(self, enabled: bool) -> None:
+    def _pack_for_decoding(self, dtype: torch.dtype | None) -> None:
         # cross-attention multiplies by these two blocks, self-attention by W_qkv whole (packed as a
-        # Linear); a module does not know which role it plays, so both are packed (bf16: small)
+        # Linear); a module does not know which role it plays, so both are packed (small)
         d = self.d_model
-        self._packed_q = PackedWeight(*self._rows(0, d)) if enabled else None
-        self._packed_kv = PackedWeight(*self._rows(d, 3 * d)) if enabled else None
+        self._packed_q = None if dtype is None else PackedWeight(*self._rows(0, d), dtype)
+        self._packed_kv = None if dtype is None else PackedWeight(*self._rows(d, 3 * d), dtype)
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d_model) -> (B, h, T, d_k)."""

@@ -201,7 +201,7 @@ def test_decoding_reads_the_parameters_themselves_so_every_update_is_seen():
 
 def test_forward_writes_nothing_into_the_module():
     mha = MultiHeadAttention(16, 4).eval()
-    pack_for_decoding(mha, enabled=True)  # packs where this CPU can
+    pack_for_decoding(mha, precision="bf16")  # packs where this CPU can
     modules = list(mha.modules())
     before = [dict(vars(m)) for m in modules]
     x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
@@ -222,7 +222,7 @@ def test_packed_self_and_cross_attention_equal_the_unpacked_bf16_products(monkey
     x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         plain = [mha(x, x, x)[0], mha(x, memory, memory)[0]]
-    assert pack_for_decoding(mha, enabled=True)
+    assert pack_for_decoding(mha, precision="bf16")
     calls = []
     real = PackedWeight.__call__
     monkeypatch.setattr(PackedWeight, "__call__", lambda self, t: calls.append(1) or real(self, t))

@@ -1,4 +1,4 @@
-"""seqlab.nn.Linear: packed bf16 weights for decoding, packed only where the hardware says they work."""
+"""seqlab.nn.Linear: packed fp32/bf16 weights for decoding, packed only where the hardware says they work."""
 
 from types import SimpleNamespace
 
@@ -13,6 +13,12 @@ from seqlab.precision import cpu_capability
 needs_packed = pytest.mark.skipif(
     not packed_linear_works(),
     reason=f"this CPU (capability {cpu_capability()}) has no native bf16 or no working oneDNN packed linear",
+)
+
+
+needs_packed_fp32 = pytest.mark.skipif(
+    not packed_linear_works("fp32"),
+    reason=f"this CPU (capability {cpu_capability()}) or PyTorch has no working oneDNN packed fp32 linear",
 )
 
 
@@ -32,7 +38,7 @@ def _count_packed_calls(monkeypatch) -> list:
 @pytest.mark.parametrize("bias", [True, False])
 def test_packed_path_under_bf16_autocast_equals_f_linear(monkeypatch, bias):
     layer = _layer(bias)
-    assert pack_for_decoding(layer, enabled=True)
+    assert pack_for_decoding(layer, precision="bf16")
     calls = _count_packed_calls(monkeypatch)
     x = torch.randn(3, 5, 24)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -47,18 +53,57 @@ def test_packed_path_under_bf16_autocast_equals_f_linear(monkeypatch, bias):
 def test_packing_again_follows_updated_weights_and_disabling_drops_the_pack():
     layer = _layer()
     x = torch.randn(4, 24)
-    pack_for_decoding(layer, enabled=True)
+    pack_for_decoding(layer, precision="bf16")
     with torch.no_grad():
         layer.weight.mul_(2.0)  # e.g. a training step: the pack is a snapshot, so pack again
-    pack_for_decoding(layer, enabled=True)
+    pack_for_decoding(layer, precision="bf16")
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         torch.testing.assert_close(layer(x).float(), F.linear(x, layer.weight, layer.bias).float(), rtol=0, atol=0)
-    assert not pack_for_decoding(layer, enabled=False) and layer.packed is None
+    assert not pack_for_decoding(layer, precision=None) and layer.packed is None
 
 
-def test_training_and_fp32_use_the_plain_product_even_when_packed(monkeypatch):
+@needs_packed_fp32
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_fp32_path_equals_f_linear_to_rounding(monkeypatch, bias):
+    layer = _layer(bias)
+    assert pack_for_decoding(layer, precision="fp32") and layer.packed.dtype == torch.float32
+    calls = _count_packed_calls(monkeypatch)
+    x = torch.randn(3, 5, 24)
+    with torch.inference_mode():
+        packed = layer(x)
+        reference = F.linear(x, layer.weight, layer.bias)
+    assert calls == [1]
+    assert packed.dtype == torch.float32 and packed.shape == (3, 5, 40)
+    torch.testing.assert_close(packed, reference, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # a non-contiguous input (a transposed view) takes the packed path too
+        torch.testing.assert_close(layer(x.transpose(0, 1)), reference.transpose(0, 1), rtol=1e-5, atol=1e-5)
+    x.requires_grad_(True)
+    layer(x).sum().backward()  # autograd on (training): nn.Linear's path
+    assert calls == [1, 1] and x.grad is not None
+
+
+@needs_packed_fp32
+def test_weights_packed_for_one_precision_are_not_used_by_the_other(monkeypatch):
     layer = _layer()
-    pack_for_decoding(layer, enabled=True)  # packs where it can; the paths below never use it
+    pack_for_decoding(layer, precision="fp32")
+    calls = _count_packed_calls(monkeypatch)
+    x = torch.randn(4, 24)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = layer(x)  # a bf16 product: the fp32 pack does not apply
+        want = F.linear(x, layer.weight, layer.bias)
+    assert calls == [] and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want.float(), rtol=0, atol=0)
+
+
+def test_unknown_precisions_pack_nothing():
+    layer = _layer()
+    for precision in (None, "int8", "fp16"):
+        assert not pack_for_decoding(layer, precision=precision) and layer.packed is None
+
+
+def test_training_and_products_in_another_dtype_use_the_plain_product_even_when_packed(monkeypatch):
+    layer = _layer()
+    pack_for_decoding(layer, precision="bf16")  # packs where it can; the paths below never use it
     calls = _count_packed_calls(monkeypatch)
     x = torch.randn(2, 24, requires_grad=True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -74,7 +119,7 @@ def test_training_and_fp32_use_the_plain_product_even_when_packed(monkeypatch):
 def test_forward_writes_nothing_into_the_module():
     # several threads may decode with one model: forward only reads
     layer = _layer()
-    pack_for_decoding(layer, enabled=True)
+    pack_for_decoding(layer, precision="bf16")
     before = dict(vars(layer))
     x = torch.randn(2, 24)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -89,10 +134,10 @@ def test_without_working_packed_operators_nothing_is_packed_and_bf16_still_runs(
     # An AVX2 CPU (native False), or native bf16 with operators that a PyTorch version removed or
     # changed (native True, probe failing): plain F.linear under autocast, no crash.
     cpu_bf16(native)
-    monkeypatch.setattr(linear_module, "_packed_ops_work", lambda: False)
+    monkeypatch.setattr(linear_module, "_packed_ops_work", lambda dtype=None: False)
     layer = _layer()
     assert not packed_linear_works()
-    assert not pack_for_decoding(layer, enabled=True) and layer.packed is None
+    assert not pack_for_decoding(layer, precision="bf16") and layer.packed is None
     x = torch.randn(2, 24)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         got = layer(x)
@@ -113,6 +158,17 @@ def _refuse(*args):
     SimpleNamespace(_reorder_linear_weight=lambda w: w,  # runs, but computes something else
                     _linear_pointwise=lambda x, w, b, *attr: torch.zeros(x.size(0), w.size(0), dtype=x.dtype)),
 ], ids=["missing", "refusing", "other-signature", "wrong-result"])
-def test_probe_rejects_operators_that_are_missing_refuse_or_compute_something_else(ops):
-    assert not linear_module._probe(ops)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_probe_rejects_operators_that_are_missing_refuse_or_compute_something_else(ops, dtype):
+    assert not linear_module._probe(ops, dtype)
+
+
+def test_without_working_fp32_operators_nothing_is_packed_and_fp32_runs_plain(monkeypatch):
+    monkeypatch.setattr(linear_module, "_packed_ops_work", lambda dtype=None: False)
+    layer = _layer()
+    assert not packed_linear_works("fp32")
+    assert not pack_for_decoding(layer, precision="fp32") and layer.packed is None
+    x = torch.randn(2, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=0)
 
