@@ -169,7 +169,7 @@ def _decode(runs: list[Path], pairs: list[tuple[str, str]]) -> dict[str, dict]:
         result = translator.evaluate(pairs)  # the run's own decode section: beam or greedy
         decoded[label] = {"run": str(translator.run_dir), "decoding": "greedy" if d.beam == 1 else f"beam {d.beam}",
                           "fixed_context": has_fixed_context(translator.config), "hypotheses": result.hypotheses,
-                          "bleu": result.bleu, "chrf": result.chrf}
+                          "dev_bleu": result.bleu, "dev_chrf": result.chrf}
     return decoded
 
 
@@ -188,7 +188,7 @@ def run(out: Path, *, quick: bool = False, runs: list[str] | None = None, data: 
             raise SeqlabError(f"study {NAME} --quick trains its own toy runs on the built-in data; "
                               "leave out --runs and --data, or leave out --quick")
         run_dirs, pairs = _toy_runs(out, s)
-        source = f"the built-in English-Portuguese grammar ({s['dev']} dev pairs)"
+        source = "the built-in English-Portuguese grammar's dev split"
     else:
         runs, data = list(runs or DEFAULT_RUNS), data or DEFAULT_DATA
         check_inputs(runs, data)
@@ -221,7 +221,7 @@ def run(out: Path, *, quick: bool = False, runs: list[str] | None = None, data: 
                  [[label, b.label, len(b.indices), sc["bleu"][k], sc["chrf"][k]]
                   for label, sc in scores.items() for k, b in enumerate(buckets)])
     report.table("Whole dev set", ["model", "decoding", "BLEU", "chrF", "relative BLEU drop, shortest to longest"],
-                 [[label, m["decoding"], m["bleu"], m["chrf"], relative_drop(scores[label]["bleu"])]
+                 [[label, m["decoding"], m["dev_bleu"], m["dev_chrf"], relative_drop(scores[label]["bleu"])]
                   for label, m in decoded.items()])
     labels = [b.label for b in buckets]
     positions = list(range(len(buckets)))

@@ -68,9 +68,10 @@ def test_quick_study_reports_every_model_in_every_bucket(tmp_path, monkeypatch):
     assert [m["fixed_context"] for m in models.values()] == [True, False]
     buckets = record["numbers"]["buckets"]
     assert list(buckets) == ["1-5", "6", "7", "8+"] and sum(buckets.values()) == 80
-    _, header, rows = next(t for t in report.tables if t[0] == "BLEU and chrF per bucket")
+    *_, rows = next(t for t in report.tables if t[0] == "BLEU and chrF per bucket")
     assert [(r[0], r[1]) for r in rows] == [(m, b) for m in models for b in buckets]
     assert all(len(m["bleu"]) == len(m["chrf"]) == len(buckets) for m in models.values())
+    assert all(isinstance(m["dev_bleu"], float) for m in models.values())  # the whole set's, beside the buckets' scores
     assert record["verdict"] == report.verdict and (tmp_path / "bleu_by_length.png").is_file()
     # each bucket's BLEU is the corpus BLEU of that bucket's translations, as written
     pairs = builtin_split("dev")[:80]
