@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from seqlab.cli import main
 from seqlab.config import config_from_dict, load_config
-from seqlab.decoding.greedy import mask_specials
+from seqlab.decoding.processors import mask_specials
 from seqlab.decoding.sampling import sample_next
 from seqlab.errors import ConfigError, DataError
 from seqlab.tasks.lm import generate
