@@ -86,8 +86,13 @@ class PositionalEmbedding(nn.Module):
         self.dropout = Dropout(dropout)
         self.max_positions = positions.max_positions
 
-    def forward(self, tokens: Tensor, offset: int = 0) -> Tensor:
-        """(B, T) ids starting at position ``offset`` -> (B, T, d_model)."""
+    def forward(self, tokens: Tensor, offset: int = 0, *, shift: Tensor | None = None) -> Tensor:
+        """(B, T) ids starting at position ``offset`` -> (B, T, d_model).
+
+        ``shift`` (B,) moves each row's positions back by that many (a left-padded row, whose
+        first real token sits in column ``shift``, starts at position 0 there); the positions of
+        the padding before it are clamped to 0.
+        """
         t = tokens.size(1)
         if offset + t > self.max_positions:
             raise ValueError(
@@ -95,4 +100,6 @@ class PositionalEmbedding(nn.Module):
                 f"{self.max_positions} positions"
             )
         pos = torch.arange(offset, offset + t, device=tokens.device)
+        if shift is not None:
+            pos = (pos[None, :] - shift[:, None]).clamp(min=0)  # (B, T)
         return self.dropout(self.embedding(tokens) * self.scale + self.positions(pos))
