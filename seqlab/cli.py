@@ -13,7 +13,7 @@
     seqlab plot RUN --out curves.png
     seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
     seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--engine ctranslate2] [--precision int8]
-    seqlab study list | NAME | all [--quick] --out DIR
+    seqlab study list | NAME | all [--quick] --out DIR [--runs RUN ...] [--data FILE]
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -357,10 +357,11 @@ def _cmd_study(args) -> int:
         return 0
     if not args.out:
         raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
+    options = {"runs": args.runs, "data": args.data}
     if args.name == "all":
-        run_all(args.out, quick=args.quick)
+        run_all(args.out, quick=args.quick, **options)
     else:
-        report = run_study(args.name, args.out, quick=args.quick)
+        report = run_study(args.name, args.out, quick=args.quick, **options)
         print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
     return 0
 
@@ -525,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("name", help="a study from `seqlab study list`, `all`, or `list`")
     st.add_argument("--out", metavar="DIR", help="folder for report.md, results.json and the figures")
     st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
+    st.add_argument("--runs", nargs="+", metavar="RUN", help="trained run folders to measure (long-sentences)")
+    st.add_argument("--data", metavar="FILE", help="source<TAB>target pairs to measure them on (long-sentences)")
     st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")
