@@ -13,7 +13,7 @@
     seqlab plot RUN --out curves.png
     seqlab export RUN --format ctranslate2|onnx [--quantization int8] [--out DIR]
     seqlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--engine ctranslate2] [--precision int8]
-    seqlab study list | NAME | all [--quick] --out DIR
+    seqlab study list | NAME | all [--quick] --out DIR [--runs RUN ...] [--data FILE]
     seqlab embed train CONFIG [key.sub=value ...] [--out RUN]     (and --resume RUN)
     seqlab embed similar RUN word [-k 10]
     seqlab embed analogy RUN a b c [-k 10]                        (b - a + c)
@@ -114,7 +114,8 @@ def _cmd_embed_export(args) -> int:
 def _cmd_evaluate(args) -> int:
     from seqlab.api import run_task
 
-    evaluators = {"translation": _evaluate_translation, "classification": _evaluate_classification}
+    evaluators = {"translation": _evaluate_translation, "classification": _evaluate_classification,
+                  "lm": _evaluate_lm}
     task = run_task(args.run)
     if task not in evaluators:
         raise SeqlabError(f"{args.run}: seqlab evaluate does not know {task!r} runs")
@@ -156,6 +157,21 @@ def _evaluate_classification(args) -> int:
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.as_dict().items()},
               "confusion_png": str(out)}
     print(json.dumps(report))
+    return 0
+
+
+def _evaluate_lm(args) -> int:
+    from seqlab.devices import resolve_device
+    from seqlab.tasks.lm import evaluate_text
+    from seqlab.tasks.run import load_run
+
+    if len(args.data) != 1:
+        raise SeqlabError("a language-model run is evaluated on one plain text file (--data FILE)")
+    run = load_run(args.run, checkpoint=args.checkpoint, task="lm")
+    run.model.to(resolve_device(args.device, key="device"))
+    metrics = evaluate_text(run, args.data[0])
+    print(json.dumps({"data": args.data[0], "checkpoint": args.checkpoint,
+                      **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}}))
     return 0
 
 
@@ -341,10 +357,11 @@ def _cmd_study(args) -> int:
         return 0
     if not args.out:
         raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
+    options = {"runs": args.runs, "data": args.data}
     if args.name == "all":
-        run_all(args.out, quick=args.quick)
+        run_all(args.out, quick=args.quick, **options)
     else:
-        report = run_study(args.name, args.out, quick=args.quick)
+        report = run_study(args.name, args.out, quick=args.quick, **options)
         print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
     return 0
 
@@ -383,9 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "(Transformer runs; exported on first use)")
 
     e = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on parallel data (translation runs); "
-                                        "accuracy, macro-F1 and a confusion matrix PNG (classification runs)")
+                                        "accuracy, macro-F1 and a confusion matrix PNG (classification runs); "
+                                        "loss in nats/token, perplexity and bits/char on plain text (lm runs)")
     run_args(e)
-    e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files")
+    e.add_argument("--data", required=True, nargs="+", help="TSV/JSONL file, or two aligned text files; "
+                                                                "a CSV/TSV file (classification); a text file (lm)")
     e.add_argument("--beam", type=int)
     precision_arg(e)
     e.add_argument("--length-penalty", type=float)
@@ -507,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("name", help="a study from `seqlab study list`, `all`, or `list`")
     st.add_argument("--out", metavar="DIR", help="folder for report.md, results.json and the figures")
     st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
+    st.add_argument("--runs", nargs="+", metavar="RUN", help="trained run folders to measure (long-sentences)")
+    st.add_argument("--data", metavar="FILE", help="source<TAB>target pairs to measure them on (long-sentences)")
     st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")

@@ -28,11 +28,16 @@ The algorithm, for a batch of B sentences and beam K:
    the top 2K, since each beam contributes at most one ``<eos>`` candidate); the state, token
    history and attention history are reordered with ``state.select`` on their source rows.
 3. **Stopping rule.** A sentence is done when it has K finished hypotheses, when it reaches its
-   length limit (``max_len``, a (B,) tensor or an int), or when no live beam is left. Done
-   sentences are dropped from the batch, and the search ends when every sentence is done.
+   length limit (``max_len``, a (B,) tensor or an int), or when no live beam is left. A done
+   sentence adds no more hypotheses; at every check (each step on the CPU, every 16 steps on
+   an accelerator: :func:`~seqlab.decoding.greedy.check_interval`) done sentences are dropped
+   from the batch, and the search ends when every sentence is done.
    With K = 1 this is exactly greedy search: the single beam always continues with the argmax and
    the sentence ends at the first ``<eos>``.
-4. The output per sentence is its finished hypotheses sorted by normalised score; ``tokens``,
+4. Between checks nothing is read on the host: scores, histories and the finished hypotheses
+   (per sentence at most 2K - 1 of them, in a (B, 2K, T) buffer in the order they finished)
+   stay on the device and are read once at the end, so an accelerator never waits on Python.
+5. The output per sentence is its finished hypotheses sorted by normalised score; ``tokens``,
    ``scores`` (raw log-probability) and ``attention`` describe the best one, ``nbest`` (when
    ``n_best > 1``) the first ``n_best`` with their normalised scores.
 
@@ -49,7 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seqlab.decoding.greedy import DecodeOutput, StepFn, mask_only, start_from
+from seqlab.decoding.greedy import DecodeOutput, StepFn, check_interval, mask_only, start_from
 from seqlab.decoding.lengths import as_length_tensor
 from seqlab.decoding.processors import Processor
 from seqlab.models.base import DecoderState, Seq2SeqModel, padding_mask
@@ -76,6 +81,7 @@ class _Beams:
     """The live part of the search: A active sentences with K beams each (rows a*K + k)."""
 
     active: Tensor  # (A,) sentence index of each active sentence
+    done: Tensor  # (A,) the sentence is done (kept only until the next check drops it)
     scores: Tensor  # (A, K) raw log-probability of each beam
     history: Tensor  # (A*K, t) tokens so far
     attention: Tensor | None  # (A*K, t, S) cross-attention so far, when tracked
@@ -89,12 +95,68 @@ class _Beams:
         rows = (groups.unsqueeze(1) * K + torch.arange(K, device=keep.device)).view(-1)  # (A'*K,)
         return _Beams(
             active=self.active[groups],
+            done=self.done[groups],
             scores=self.scores[groups],
             history=self.history[rows],
             attention=None if self.attention is None else self.attention[rows],
             state=self.state.select(rows),
             y_prev=self.y_prev[rows],
         )
+
+
+class _Finished:
+    """Every sentence's finished hypotheses, on the device, in the order they finished.
+
+    A sentence has at most K - 1 before a step and gains at most K in it, so 2K slots suffice;
+    slot 2K takes the writes of candidates that do not finish (never read).
+    """
+
+    def __init__(self, B: int, K: int, T: int, device: torch.device):
+        self.count = torch.zeros(B, dtype=torch.long, device=device)  # (B,)
+        self.raw = torch.zeros(B, 2 * K + 1, device=device)  # (B, 2K+1) log-probability
+        self.steps = torch.zeros(B, 2 * K + 1, dtype=torch.long, device=device)  # decoder steps |Y|
+        self.length = torch.zeros(B, 2 * K + 1, dtype=torch.long, device=device)  # output tokens
+        self.tokens = torch.zeros(B, 2 * K + 1, T, dtype=torch.long, device=device)  # (B, 2K+1, T)
+        self.attention: Tensor | None = None  # (B, 2K+1, T, S) when tracked
+        self.trash = 2 * K
+
+    def add(self, beams: _Beams, ends: Tensor, rows: Tensor, tokens: Tensor, raw: Tensor, t: int) -> None:
+        """Store the candidates where ``ends`` (A, K) holds: (A, K) beam rows, tokens, raw scores."""
+        sentence = beams.active.unsqueeze(1).expand_as(ends)  # (A, K)
+        slot = self.count[beams.active].unsqueeze(1) + ends.long().cumsum(dim=1) - 1
+        slot = torch.where(ends, slot, torch.full_like(slot, self.trash))
+        self.count.index_add_(0, beams.active, ends.long().sum(dim=1))
+        eos = tokens == EOS
+        self.raw[sentence, slot] = raw
+        self.steps[sentence, slot] = t
+        self.length[sentence, slot] = t - eos.long()
+        hypotheses = beams.history[rows]  # (A, K, t-1)
+        self.tokens[sentence, slot, : t - 1] = hypotheses
+        self.tokens[sentence, slot, t - 1] = tokens
+        if beams.attention is not None:
+            if self.attention is None:
+                B, slots, T = self.tokens.shape
+                self.attention = beams.attention.new_zeros(B, slots, T, beams.attention.size(2))
+            self.attention[sentence, slot, :t] = beams.attention[rows]  # (A, K, t, S)
+
+    def hypotheses(self, src_lengths: Tensor | None, alpha: float) -> list[list[_Hypothesis]]:
+        """Read the buffers on the host: per sentence its hypotheses, in the order they finished."""
+        counts, raws = self.count.tolist(), self.raw.tolist()
+        steps, lengths, tokens = self.steps.tolist(), self.length.tolist(), self.tokens.tolist()
+        attention = None if self.attention is None else self.attention.cpu()
+        widths = src_lengths.tolist() if src_lengths is not None else None
+        finished = []
+        for b, n in enumerate(counts):
+            hyps = []
+            for j in range(n):
+                att = None
+                if attention is not None:
+                    width = widths[b] if widths is not None else attention.size(3)
+                    att = attention[b, j, : steps[b][j], :width]  # (t, S_i)
+                normalised = raws[b][j] / gnmt_length_penalty(steps[b][j], alpha)
+                hyps.append(_Hypothesis(normalised, raws[b][j], tokens[b][j][: lengths[b][j]], att))
+            finished.append(hyps)
+        return finished
 
 
 @torch.inference_mode()
@@ -139,6 +201,7 @@ def beam_decode(
     process: Processor = mask_only,
     src_lengths: Tensor | None = None,
     return_attention: bool = False,
+    check_every: int | None = None,
 ) -> DecodeOutput:
     """Beam search from any start (algorithm and stopping rule in the module docstring).
 
@@ -158,6 +221,8 @@ def beam_decode(
             model's log-normaliser (the model's log-probability when only the specials are masked).
         src_lengths: (B,) real source lengths, to crop attention (None keeps its full width).
         return_attention: also return the best hypothesis' (T_i, S_i) cross-attention.
+        check_every: steps between the host's checks for done sentences (default
+            :func:`~seqlab.decoding.greedy.check_interval`); the output does not depend on it.
 
     Returns:
         A :class:`~seqlab.decoding.greedy.DecodeOutput`, ``nbest`` filled when ``n_best > 1``.
@@ -176,15 +241,17 @@ def beam_decode(
     )
     device = y_first.device
     limits = as_length_tensor(max_len, B, device)
-    finished: list[list[_Hypothesis]] = [[] for _ in range(B)]
     if B == 0:
-        return _collect(finished, n_best, return_attention)
-    widths = src_lengths.tolist() if src_lengths is not None else None
+        return _collect([], n_best, return_attention)
+    check_every = check_interval(device) if check_every is None else check_every
+    T = int(limits.max())
+    finished = _Finished(B, K, T, device)
 
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0
     beams = _Beams(
         active=torch.arange(B, device=device),
+        done=torch.zeros(B, dtype=torch.bool, device=device),
         scores=scores,
         history=torch.zeros((B * K, 0), dtype=torch.long, device=device),
         attention=None,
@@ -192,7 +259,7 @@ def beam_decode(
         y_prev=y_first,
     )
     track_attention = return_attention
-    for t in range(1, int(limits.max()) + 1):
+    for t in range(1, T + 1):
         logits_t, beams.state = step(beams.state, beams.y_prev)
         if track_attention and beams.state.attention is None:
             track_attention = False
@@ -205,10 +272,15 @@ def beam_decode(
             )
         processed = None if process is mask_only else process(logits_t, beams.history)
         candidates = _row_candidates(logits_t, 2 * K, processed)
-        beams = _advance(beams, candidates, t, limits, finished, widths, length_penalty)
-        if beams is None:
-            break
-    return _collect(finished, n_best, track_attention)
+        beams = _advance(beams, candidates, t, limits, finished)
+        if t % check_every == 0:
+            if bool(beams.done.all()):
+                break
+            if bool(beams.done.any()):
+                beams = beams.select_sentences(~beams.done)
+    if not track_attention:
+        finished.attention = None
+    return _collect(finished.hypotheses(src_lengths, length_penalty), n_best, track_attention)
 
 
 def _row_candidates(logits: Tensor, n: int, processed: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -244,11 +316,11 @@ def _advance(
     candidates: tuple[Tensor, Tensor],
     t: int,
     limits: Tensor,
-    finished: list[list[_Hypothesis]],
-    src_lengths: list[int] | None,
-    alpha: float,
-) -> _Beams | None:
-    """One beam step: finish hypotheses, pick the next K beams, drop done sentences.
+    finished: _Finished,
+) -> _Beams:
+    """One beam step: finish hypotheses, pick the next K beams, mark done sentences.
+
+    Only device operations of fixed shape: nothing is read on the host.
 
     Args:
         beams: the search before step t, with ``state`` already advanced by the model.
@@ -256,12 +328,10 @@ def _advance(
             tokens v, and the (A*K, n) tokens.
         t: the step number, from 1.
         limits: (B,) step limits of all sentences.
-        finished: per sentence, its finished hypotheses (appended to).
-        src_lengths: real source length of every sentence, to crop attention (None: no cropping).
-        alpha: the length penalty exponent.
+        finished: the finished hypotheses of every sentence (added to).
 
     Returns:
-        The search after step t, or None when every sentence is done.
+        The search after step t (done sentences still in it, flagged in ``done``).
     """
     A, K = beams.scores.shape
     row_log_probs, row_tokens = candidates
@@ -272,41 +342,30 @@ def _advance(
     offsets = torch.arange(A, device=top_index.device).unsqueeze(1) * K
     top_rows = top_index // n + offsets  # (A, 2K) row of the beam each candidate extends
 
+    # among the first K candidates, those that end (<eos>, or any at the length limit) finish
     at_limit = t >= limits[beams.active]  # (A,)
-    ends = (top_tokens == EOS) | at_limit.unsqueeze(1)
-    ends &= torch.isfinite(top_scores)
-    ends[:, K:] = False
-    for a, j in ends.nonzero().tolist():
-        sentence = int(beams.active[a])
-        row, token, raw = int(top_rows[a, j]), int(top_tokens[a, j]), float(top_scores[a, j])
-        tokens = beams.history[row].tolist() + ([] if token == EOS else [token])
-        attention = None
-        if beams.attention is not None:
-            width = src_lengths[sentence] if src_lengths is not None else beams.attention.size(2)
-            attention = beams.attention[row, :, :width].cpu()  # (t, S_i)
-        normalised = raw / gnmt_length_penalty(t, alpha)
-        finished[sentence].append(_Hypothesis(normalised, raw, tokens, attention))
+    ends = (top_tokens[:, :K] == EOS) | at_limit.unsqueeze(1)
+    ends &= torch.isfinite(top_scores[:, :K]) & ~beams.done.unsqueeze(1)
+    finished.add(beams, ends, top_rows[:, :K], top_tokens[:, :K], top_scores[:, :K], t)
 
-    # the K best candidates that do not end with <eos> continue
-    open_ = top_tokens != EOS
-    take = open_ & (open_.long().cumsum(dim=1) <= K)
-    columns = take.nonzero()[:, 1].view(A, K)  # (A, K)
+    # the K best candidates that do not end with <eos> continue: sorting the column numbers with
+    # the <eos> ones pushed behind puts the open columns first, in rank order
+    width = top_tokens.size(1)
+    column_keys = torch.arange(width, device=top_tokens.device) + width * (top_tokens == EOS).long()
+    columns = column_keys.topk(K, dim=1, largest=False, sorted=True).indices  # (A, K)
     rows = top_rows.gather(1, columns).view(-1)  # (A*K,)
     y_next = top_tokens.gather(1, columns).view(-1)  # (A*K,)
-    beams = _Beams(
+    scores = top_scores.gather(1, columns)
+    full = finished.count[beams.active] >= K
+    return _Beams(
         active=beams.active,
-        scores=top_scores.gather(1, columns),
+        done=beams.done | at_limit | full | ~torch.isfinite(scores).any(dim=1),
+        scores=scores,
         history=torch.cat([beams.history[rows], y_next.unsqueeze(1)], dim=1),
         attention=None if beams.attention is None else beams.attention[rows],
         state=beams.state.select(rows),
         y_prev=y_next,
     )
-
-    full = torch.tensor([len(finished[int(s)]) >= K for s in beams.active], device=at_limit.device)
-    done = at_limit | full | ~torch.isfinite(beams.scores).any(dim=1)
-    if bool(done.all()):
-        return None
-    return beams.select_sentences(~done) if bool(done.any()) else beams
 
 
 def _collect(finished: list[list[_Hypothesis]], n_best: int, with_attention: bool) -> DecodeOutput:

@@ -6,7 +6,7 @@ Every decoding strategy (greedy, beam, sampling) calls the same processors, in t
 * **repetition penalty** (Keskar et al. 2019, CTRL): for every token v already generated,
   z_v / theta when z_v > 0 and z_v * theta otherwise, so theta > 1 makes repeats less likely;
 * **no-repeat n-gram** (Paulus et al. 2018): a token that would complete an n-gram the row has
-  already produced gets -inf;
+  already produced gets -inf (compared on the device, all rows at once);
 * **minimum length**: ``<eos>`` gets -inf while fewer than ``min_length`` tokens are out;
 * ``<pad>`` and ``<sos>`` always get -inf (they are never outputs).
 
@@ -93,18 +93,20 @@ def block_ngram_repeats(logits: Tensor, history: Tensor, n: int) -> Tensor:
     if n < 1:
         raise ValueError(f"no_repeat_ngram must be >= 1, got {n}")
     out = logits.clone()
-    if history.size(1) < n - 1:
+    B, t = history.shape
+    if t < n:  # no row holds a whole n-gram yet
         return out
-    for b, row in enumerate(history.tolist()):
-        if PAD in row:
-            row = row[: row.index(PAD)]
-        if len(row) < n - 1:
-            continue
-        prefix = tuple(row[len(row) - n + 1:]) if n > 1 else ()
-        banned = [row[i + n - 1] for i in range(len(row) - n + 1) if tuple(row[i:i + n - 1]) == prefix]
-        if banned:
-            out[b, banned] = float("-inf")
-    return out
+    length = history.ne(PAD).long().cumprod(dim=1).sum(dim=1)  # (B,) tokens before the first <pad>
+    windows = history.unfold(1, n, 1)  # (B, W, n): the n-grams y_i .. y_{i+n-1}, W = t - n + 1
+    starts = torch.arange(windows.size(1), device=history.device)
+    seen = starts[None, :] + n <= length[:, None]  # (B, W) n-grams inside the row
+    if n > 1:
+        last = length[:, None] - (n - 1) + torch.arange(n - 1, device=history.device)[None, :]  # (B, n-1)
+        prefix = history.gather(1, last.clamp(min=0))  # the row's last n - 1 tokens
+        seen &= windows[:, :, :-1].eq(prefix[:, None, :]).all(dim=2)
+    banned = torch.zeros(B, logits.size(1), dtype=torch.long, device=logits.device)
+    banned.scatter_add_(1, windows[:, :, -1], seen.long())  # (B, V) times each token completes one
+    return out.masked_fill(banned > 0, float("-inf"))
 
 
 def min_length_mask(logits: Tensor, history: Tensor, min_length: int) -> Tensor:

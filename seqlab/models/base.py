@@ -70,13 +70,15 @@ class DecoderState:
 
         With ``group > 1`` every new group of rows must come from one old group (beam search
         reorders beams within a sentence and drops whole sentences); the per-source fields follow
-        the groups.
+        the groups. That is checked on the CPU only: elsewhere the check would make the host wait
+        for the device at every beam step, so a caller breaking the rule gets the per-source rows
+        of each group's first row.
         """
         if self.group == 1 or not self.per_source:
             return self._with(index, index, self.group)
         groups = index.view(-1, self.group) // self.group  # (B', group) old group of each new row
         source_index = groups[:, 0]
-        if not bool(groups.eq(source_index[:, None]).all()):
+        if index.device.type == "cpu" and not bool(groups.eq(source_index[:, None]).all()):
             raise ValueError(f"select: each group of {self.group} rows must come from a single old group")
         return self._with(index, source_index, self.group)
 
@@ -214,7 +216,8 @@ class LanguageModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def start(self, prefix: Tensor) -> tuple[Tensor, DecoderState]:
-        """Read a (B, T) prefix; return (B, V) logits for the next token and the state after it."""
+        """Read a (B, T) prefix, right-padded with ``<pad>`` when its rows differ in length;
+        return (B, V) logits for the token after each row's last token and the state after it."""
 
     @abc.abstractmethod
     def decode_step(self, state: DecoderState, y_prev: Tensor) -> tuple[Tensor, DecoderState]:

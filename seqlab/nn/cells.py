@@ -28,8 +28,8 @@ and friends (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), so ``load_state_dic
 either way; :meth:`ExplicitRecurrent.from_torch` and :meth:`ExplicitRecurrent.to_torch` wrap that.
 :class:`FusedRNN`, :class:`FusedLSTM`, :class:`FusedGRU` are the PyTorch layers with the same call
 signature; they run variable lengths exactly through the fused kernel, one call per length among
-the rows, which on CPU is much faster than packing the whole batch.
-:func:`make_recurrent` picks one from a config switch.
+the rows, which on CPU is much faster than packing the whole batch; on an accelerator they pack
+it (one cuDNN call, no per-length loop). :func:`make_recurrent` picks one from a config switch.
 
 States use PyTorch's layout: h is (layers * directions, B, H); the LSTM state is the pair (h, C).
 """
@@ -41,6 +41,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = [
     "ExplicitRecurrent",
@@ -401,12 +402,19 @@ class _VariableLengths:
     lengths) one call per length is within about 5% of a single inexact call on the padded batch.
     The batcher sorts examples by length, so a training batch has few lengths. A batch of one
     length is a single call, as for a full batch.
+
+    Off the CPU the trade reverses: cuDNN runs a packed batch in one fused call, while grouping
+    costs a host round trip (the lengths) plus one call, gather and scatter per length. There the
+    whole batch is packed (:meth:`forward_packed`): one copy of the lengths to the host per call,
+    one kernel, whatever the lengths. Both forms are exact, so only rounding can differ.
     """
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None):
         """Same contract as :meth:`ExplicitRecurrent.forward`."""
         if lengths is None:
             return super().forward(x, state)
+        if x.device.type != "cpu":
+            return self.forward_packed(x, lengths, state)
         B, T, _ = x.shape
         sizes = lengths.tolist()
         if len(sizes) != B or min(sizes) < 1 or max(sizes) > T:
@@ -432,6 +440,17 @@ class _VariableLengths:
         out = torch.cat(outputs).index_select(0, unsort)  # (B, T, D*H)
         final = tuple(torch.cat([f[i] for f in finals], dim=1).index_select(1, unsort) for i in range(len(finals[0])))
         return out, (final if lstm else final[0])  # final: (L*D, B, H)
+
+    def forward_packed(self, x: Tensor, lengths: Tensor, state: RecurrentState | None = None):
+        """:meth:`forward` with the whole batch packed by length: one call of the fused kernel."""
+        B, T, _ = x.shape
+        sizes = lengths.to("cpu", torch.long)  # packing needs them on the host: one copy per call
+        if sizes.shape != (B,) or int(sizes.min()) < 1 or int(sizes.max()) > T:
+            raise ValueError(f"lengths must be {B} values in [1, {T}], got {sizes.tolist()}")
+        packed = pack_padded_sequence(x, sizes, batch_first=True, enforce_sorted=False)
+        out, final = super().forward(packed, state)  # the final state comes back in batch order
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, D*H), zeros at padding
+        return out, final
 
 
 class FusedRNN(_VariableLengths, nn.RNN):

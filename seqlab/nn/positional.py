@@ -71,23 +71,30 @@ class NoPositions(nn.Module):
 
 
 class PositionalEmbedding(nn.Module):
-    """x_t = sqrt(d_model) * E[w_t] + PE(t), followed by dropout.
+    """x_t = s E[w_t] + PE(t), followed by dropout; s = sqrt(d_model) by default (Vaswani et al. 2017).
 
     Args:
         embedding: the token embedding E (may be shared between source and target).
         positions: :class:`SinusoidalPositions`, :class:`LearnedPositions` or :class:`NoPositions`.
         dropout: dropout probability on the sum.
+        scale: s; None for sqrt(d_model). GPT-2 uses s = 1 (:func:`seqlab.models.gpt.build_gpt`).
     """
 
-    def __init__(self, embedding: nn.Embedding, positions: nn.Module, *, dropout: float):
+    def __init__(self, embedding: nn.Embedding, positions: nn.Module, *, dropout: float,
+                 scale: float | None = None):
         super().__init__()
         self.embedding, self.positions = embedding, positions
-        self.scale = math.sqrt(embedding.embedding_dim)
+        self.scale = math.sqrt(embedding.embedding_dim) if scale is None else scale
         self.dropout = Dropout(dropout)
         self.max_positions = positions.max_positions
 
-    def forward(self, tokens: Tensor, offset: int = 0) -> Tensor:
-        """(B, T) ids starting at position ``offset`` -> (B, T, d_model)."""
+    def forward(self, tokens: Tensor, offset: int = 0, *, shift: Tensor | None = None) -> Tensor:
+        """(B, T) ids starting at position ``offset`` -> (B, T, d_model).
+
+        ``shift`` (B,) moves each row's positions back by that many (a left-padded row, whose
+        first real token sits in column ``shift``, starts at position 0 there); the positions of
+        the padding before it are clamped to 0.
+        """
         t = tokens.size(1)
         if offset + t > self.max_positions:
             raise ValueError(
@@ -95,4 +102,6 @@ class PositionalEmbedding(nn.Module):
                 f"{self.max_positions} positions"
             )
         pos = torch.arange(offset, offset + t, device=tokens.device)
+        if shift is not None:
+            pos = (pos[None, :] - shift[:, None]).clamp(min=0)  # (B, T)
         return self.dropout(self.embedding(tokens) * self.scale + self.positions(pos))

@@ -93,13 +93,13 @@ class EncoderLayer(nn.Module):
         return self.add_norm_2(x, self.ffn)
 
     def forward_causal(self, y: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
-                       causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                       causal: bool, mask: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """The same layer under a causal mask, after ``t`` cached positions: the block of a
         decoder-only model (a decoder layer without cross-attention).
 
         Args:
             y: (B, T, d) inputs at the new positions.
-            past_k, past_v, causal: see :func:`cached_self_attention`.
+            past_k, past_v, causal, mask: see :func:`cached_self_attention`.
 
         Returns:
             (B, T, d) outputs and the keys/values of all t + T positions (the new cache).
@@ -108,7 +108,7 @@ class EncoderLayer(nn.Module):
 
         def masked_self(h: Tensor) -> Tensor:
             nonlocal cache
-            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal)
+            out, cache = cached_self_attention(self.self_attn, h, past_k, past_v, causal=causal, mask=mask)
             return out
 
         y = self.add_norm_1(y, masked_self)
@@ -141,7 +141,7 @@ class TransformerEncoder(nn.Module):
 
 
 def cached_self_attention(attn: MultiHeadAttention, h: Tensor, past_k: Tensor | None, past_v: Tensor | None, *,
-                          causal: bool) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+                          causal: bool, mask: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Masked self-attention of the positions in ``h`` after the ``t`` positions already cached.
 
     Args:
@@ -150,6 +150,8 @@ def cached_self_attention(attn: MultiHeadAttention, h: Tensor, past_k: Tensor | 
         past_k, past_v: (B, h, t, d_k) keys/values of the earlier positions, or None.
         causal: mask future positions (all positions at once, ``past_k`` None); False when ``h``
             is the single newest position.
+        mask: (B, 1, T, t+T) bool, True where a new position may attend, given instead of
+            ``causal`` (which must then be False) when some keys are padding.
 
     Returns:
         (B, T, d) outputs and the keys/values of all t + T positions (the extended cache).
@@ -157,7 +159,7 @@ def cached_self_attention(attn: MultiHeadAttention, h: Tensor, past_k: Tensor | 
     q, k, v = attn.project_qkv(h)  # (B, h, T, d_k) each
     if past_k is not None:
         k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # (B, h, t+T, d_k)
-    return attn.attend_projected(q, k, v, causal=causal)[0], (k, v)
+    return attn.attend_projected(q, k, v, mask, causal=causal)[0], (k, v)
 
 
 class DecoderLayer(nn.Module):

@@ -13,7 +13,8 @@ dev metrics come from the non-overlapping windows of the dev text.
 The model is a decoder-only Transformer (``model.type: gpt``, :mod:`seqlab.models.gpt`) or a
 recurrent LM (``rnn``/``lstm``/``gru``, :mod:`seqlab.models.recurrent_lm`); both implement
 :class:`~seqlab.models.base.LanguageModel`, so :func:`generate` samples from either through
-:func:`seqlab.decoding.sampling.sample` and the model's cache.
+:func:`seqlab.decoding.generate.generate` and the model's cache, a batch of prompts of any lengths
+at once.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlab.config import ExperimentConfig, GPTConfig, RecurrentConfig, absolute_data_path
+from seqlab.config import DecodeConfig, ExperimentConfig, GPTConfig, RecurrentConfig, absolute_data_path
 from seqlab.data.text import BlockBatcher, LMBatch, read_text, windows
-from seqlab.decoding.sampling import sample
+from seqlab.decoding.generate import generate as decode
+from seqlab.decoding.generate import pad_rows
 from seqlab.errors import ConfigError, DataError, SeqlabError
 from seqlab.models.base import LanguageModel
 from seqlab.tasks.base import TaskData
@@ -38,7 +40,11 @@ from seqlab.text.specials import EOS
 from seqlab.text.tokenizer import Tokenizer, train_tokenizer
 from seqlab.training.loss import label_smoothed_nll
 
-__all__ = ["LMDataConfig", "LanguageModelTask", "NextTokenLoss", "generate", "token_stream"]
+__all__ = ["LMDataConfig", "LanguageModelTask", "NextTokenLoss", "evaluate_text", "generate", "text_metrics",
+           "token_stream"]
+
+if TYPE_CHECKING:
+    from seqlab.tasks.run import LoadedRun
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -167,29 +173,13 @@ class LanguageModelTask:
     def objective(self, model: LanguageModel) -> NextTokenLoss:
         return NextTokenLoss(model, label_smoothing=self.cfg.train.label_smoothing)
 
-    @torch.inference_mode()
     def evaluate(self, model: LanguageModel, data: TaskData) -> dict[str, float]:
         """Loss (nats/token), perplexity and, for character models, bits per character on the
-        non-overlapping windows of the dev text."""
+        non-overlapping windows of the dev text (:func:`text_metrics`)."""
         if data.dev is None:
             return {}
-        ids = data.dev
-        T = min(self.cfg.data.block_size, ids.numel() - 1)
-        rows = max(1, self.cfg.train.batch_tokens // T)
-        starts = torch.arange((ids.numel() - 1) // T) * T
-        was_training = model.training
-        model.eval()
-        nll, n = 0.0, 0
-        for chunk in starts.split(rows):
-            batch = windows(ids, chunk, T)
-            logits = model(batch.inputs)  # (B, T, V)
-            nll += float(F.cross_entropy(logits.flatten(0, 1).float(), batch.targets.flatten(), reduction="sum"))
-            n += batch.targets.numel()
-        model.train(was_training)
-        metrics = {"loss": nll / n, "ppl": math.exp(min(nll / n, 50))}
-        if self.cfg.tokenizer.kind == "char":
-            metrics["bpc"] = nll / n / math.log(2)
-        return metrics
+        return text_metrics(model, data.dev, block_size=self.cfg.data.block_size,
+                            batch_tokens=self.cfg.train.batch_tokens, per_character=self.cfg.tokenizer.kind == "char")
 
     def summary(self, metrics: dict[str, float]) -> str:
         line = f"dev loss {metrics['loss']:.4f} nats/token, ppl {metrics['ppl']:.2f}"
@@ -197,33 +187,105 @@ class LanguageModelTask:
 
 
 @torch.inference_mode()
-def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str, *, max_tokens: int = 200,
+def text_metrics(model: LanguageModel, ids: torch.Tensor, *, block_size: int, batch_tokens: int,
+                 per_character: bool) -> dict[str, float]:
+    """Loss -1/N sum_t log p(x_t | x_<t) in nats per token, its perplexity and bits per character.
+
+    The N predictions are those of the non-overlapping windows of ``block_size`` tokens (each
+    window's first token is predicted from nothing before it), ``batch_tokens / block_size``
+    windows a batch: the dev metrics of training and of ``seqlab evaluate``.
+
+    Args:
+        model: the language model (put in eval mode for the pass, then restored).
+        ids: (N + 1,) token ids, N >= 1.
+        block_size: T, tokens per window (fewer when the text is shorter).
+        batch_tokens: tokens per batch.
+        per_character: the tokens are characters: also report ``bpc`` = loss / ln 2.
+
+    Returns:
+        ``{"loss", "ppl"}`` and, with ``per_character``, ``"bpc"``.
+    """
+    T = min(block_size, ids.numel() - 1)
+    rows = max(1, batch_tokens // T)
+    starts = torch.arange((ids.numel() - 1) // T) * T
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nll, n = 0.0, 0
+    for chunk in starts.split(rows):
+        batch = windows(ids, chunk, T).to(device)
+        logits = model(batch.inputs)  # (B, T, V)
+        nll += float(F.cross_entropy(logits.flatten(0, 1).float(), batch.targets.flatten(), reduction="sum"))
+        n += batch.targets.numel()
+    model.train(was_training)
+    metrics = {"loss": nll / n, "ppl": math.exp(min(nll / n, 50))}
+    if per_character:
+        metrics["bpc"] = nll / n / math.log(2)
+    return metrics
+
+
+def evaluate_text(run: LoadedRun, path: str) -> dict[str, float]:
+    """:func:`text_metrics` of a trained language-model run on a plain text file.
+
+    The file becomes tokens as the run's training text did (its tokenizer, ``data.documents``);
+    windows and batches are the run's ``data.block_size`` and ``train.batch_tokens``.
+
+    Returns:
+        ``loss`` (nats/token), ``ppl``, ``bpc`` (character tokenizers) and ``tokens`` (N).
+
+    Raises:
+        DataError: naming the file (and line): missing, not UTF-8, empty, under 2 tokens.
+    """
+    cfg = run.config
+    ids = token_stream(run.data.text, read_text(path), cfg.data.documents)
+    if ids.numel() < 2:
+        raise DataError(path, None, "fewer than 2 tokens; nothing to evaluate")
+    metrics = text_metrics(run.model, ids, block_size=cfg.data.block_size, batch_tokens=cfg.train.batch_tokens,
+                           per_character=cfg.tokenizer.kind == "char")
+    return {**metrics, "tokens": ids.numel() - 1}
+
+
+@torch.inference_mode()
+def generate(model: LanguageModel, tokenizer: Tokenizer, prompt: str | list[str], *, max_tokens: int = 200,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-             seed: int | None = None) -> str:
+             seed: int | None = None) -> str | list[str]:
     """The prompt and a sampled continuation, up to ``<eos>`` or ``max_tokens`` tokens.
 
-    The prompt is read once (``model.start``, filling the cache); each new token then costs one
-    cached ``decode_step``. An empty prompt starts a new document (after ``<eos>``).
+    The prompts are read at once (``model.start`` on the right-padded batch, filling the cache);
+    each new token then costs one cached ``decode_step``, through the decoding package's
+    :func:`~seqlab.decoding.generate.generate` (the one implementation every task decodes with).
+    An empty prompt starts a new document (after ``<eos>``). With a ``seed`` every prompt has its
+    own generator, so its text does not depend on the other prompts of the list.
 
     Args:
         model: a trained language model (put in eval mode here).
         tokenizer: the run's tokenizer.
-        prompt: the text to continue.
-        max_tokens: most tokens drawn (fewer when the model's positions run out).
+        prompt: the text to continue, or a list of them.
+        max_tokens: most tokens drawn (fewer when the model's positions run out: in a list, every
+            prompt has the room the longest one leaves).
         temperature, top_k, top_p: see :func:`seqlab.decoding.sampling.sample_next`; temperature 0
             is greedy.
         seed: seeds the draws (the same seed, prompt and model give the same text).
+
+    Returns:
+        The text (a string per prompt for a list).
     """
     model.eval()
-    ids = tokenizer.encode(prompt) or [EOS]
-    room = model.max_positions - len(ids)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts:
+        return []
+    rows = [tokenizer.encode(p) or [EOS] for p in prompts]
+    longest = max(len(ids) for ids in rows)
+    room = model.max_positions - longest
     if room < 1:
-        raise SeqlabError(f"the prompt has {len(ids)} tokens; this model reads at most {model.max_positions - 1}")
+        raise SeqlabError(f"a prompt has {longest} tokens; this model reads at most {model.max_positions - 1}")
+    settings = DecodeConfig(strategy="sample", temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     device = next(model.parameters()).device
-    logits, state = model.start(torch.tensor([ids], device=device))
-    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-    out = sample(model.decode_step, state, logits=logits, max_len=min(max_tokens, room), temperature=temperature,
-                 top_k=top_k, top_p=top_p, generator=generator)
-    # decoded together with the prompt, so a subword tokenizer puts the space between them
-    head, full = tokenizer.decode(ids), tokenizer.decode(ids + out.tokens[0])
-    return prompt + (full[len(head):] if full.startswith(head) else tokenizer.decode(out.tokens[0]))
+    logits, state = model.start(pad_rows(rows, device))
+    out = decode(model.decode_step, state, logits=logits, settings=settings, max_len=min(max_tokens, room))
+    texts = []
+    for text, ids, new in zip(prompts, rows, out.tokens):
+        # decoded together with the prompt, so a subword tokenizer puts the space between them
+        head, full = tokenizer.decode(ids), tokenizer.decode(ids + new)
+        texts.append(text + (full[len(head):] if full.startswith(head) else tokenizer.decode(new)))
+    return texts[0] if isinstance(prompt, str) else texts

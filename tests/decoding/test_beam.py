@@ -4,8 +4,9 @@ import pytest
 import torch
 from decoding_toys import GRUToy, MarkovToy, log_table, random_source, sequence_log_prob
 
-from seqlab.decoding.beam import beam_search, gnmt_length_penalty
+from seqlab.decoding.beam import beam_decode, beam_search, gnmt_length_penalty
 from seqlab.decoding.greedy import greedy_search
+from seqlab.decoding.processors import mask_specials
 from seqlab.text.specials import EOS, PAD, SOS
 
 
@@ -154,3 +155,56 @@ def test_row_candidates_are_the_best_masked_log_probabilities():
     assert torch.equal(tokens, expected_tokens)
     torch.testing.assert_close(log_probs, expected)
     assert not torch.equal(logits[:, PAD], torch.full((6,), float("-inf")))  # the input is untouched
+
+
+def _reference_beam(model, src, K, limit, alpha):
+    """Beam search for one sentence as the module docstring states it, in Python lists: every
+    candidate ranked on the host, the finished hypotheses a list."""
+    state, y = model.encode(src).repeat_rows(K), torch.full((K,), SOS)
+    beams = [([], 0.0)] + [([], float("-inf"))] * (K - 1)
+    finished = []
+    for t in range(1, limit + 1):
+        logits, state = model.decode_step(state, y)
+        log_probs = mask_specials(torch.log_softmax(logits.float(), dim=-1)).tolist()
+        candidates = sorted(((beams[k][1] + log_probs[k][v], k, v) for k in range(K)
+                             for v in range(len(log_probs[k]))), key=lambda c: -c[0])[: 2 * K]
+        for score, k, v in candidates[:K]:
+            if (v == EOS or t == limit) and score > float("-inf"):
+                tokens = beams[k][0] + ([] if v == EOS else [v])
+                finished.append((score / gnmt_length_penalty(t, alpha), score, tokens))
+        going = [c for c in candidates if c[2] != EOS][:K]
+        beams = [(beams[k][0] + [v], score) for score, k, v in going]
+        state, y = state.select(torch.tensor([k for _, k, _ in going])), torch.tensor([v for _, _, v in going])
+        if len(finished) >= K or t == limit or all(s == float("-inf") for _, s in beams):
+            break
+    return sorted(finished, key=lambda h: -h[0])
+
+
+@pytest.mark.parametrize("check_every", [1, 4, 16])
+def test_device_side_beam_equals_the_host_reference_whenever_it_checks(check_every):
+    """Sentences ending at different steps, some with <eos> mid-way, some at their limit: the
+    search keeps done sentences on the device between checks, and the output does not change."""
+    model = GRUToy(seed=3, eos_bias=0.5)
+    src = random_source(7, batch=7, max_len=9)
+    limits = [12, 3, 9, 12, 1, 6, 10]
+    settings = dict(beam=3, max_len=torch.tensor(limits), length_penalty=0.6, n_best=3, return_attention=True,
+                    src_lengths=src.ne(PAD).sum(dim=1))
+    sos = torch.full((7,), SOS)
+    with torch.inference_mode():
+        out = beam_decode(model.decode_step, model.encode(src), sos, check_every=check_every, **settings)
+        every_step = beam_decode(model.decode_step, model.encode(src), sos, check_every=1, **settings)
+        # dropping done sentences changes the batch's size, so only rounding may differ
+        assert out.tokens == every_step.tokens
+        assert out.scores == pytest.approx(every_step.scores, abs=1e-6)
+        for a, b in zip(out.nbest, every_step.nbest):
+            assert [t for t, _ in a] == [t for t, _ in b]
+        for a, b in zip(out.attention, every_step.attention):
+            torch.testing.assert_close(a, b)
+        lengths = set()
+        for i, limit in enumerate(limits):
+            reference = _reference_beam(model, _real(src, i), 3, limit, 0.6)
+            assert [tokens for _, _, tokens in reference[:3]] == [tokens for tokens, _ in out.nbest[i]]
+            assert [n for n, _, _ in reference[:3]] == pytest.approx([s for _, s in out.nbest[i]], abs=1e-5)
+            assert out.scores[i] == pytest.approx(reference[0][1], abs=1e-5)
+            lengths.add((len(out.tokens[i]), len(out.tokens[i]) < limit))
+    assert len(lengths) > 3 and (0, True) in lengths  # <eos> at once, mid-way and truncated rows

@@ -9,7 +9,8 @@ from decoding_toys import (
     teacher_forced_log_probs,
 )
 
-from seqlab.decoding.greedy import greedy_search
+from seqlab.decoding.greedy import argmax, check_interval, decode_steps, greedy_search, run_to_end
+from seqlab.decoding.processors import mask_specials
 from seqlab.text.specials import EOS, PAD, SOS
 
 
@@ -78,3 +79,48 @@ def test_no_attention_from_a_model_without_it():
     table = log_table({(0, SOS): {4: 1.0}}, steps=2, vocab=5)
     out = greedy_search(MarkovToy(table), torch.tensor([[4]]), max_len=3, return_attention=True)
     assert out.attention is None
+
+
+def _reference_greedy(model, src, limits):
+    """The plain loop: read every row's token on the host at every step, stop at the first step
+    where all rows are done (finished rows are fed <pad>, as the search does)."""
+    state, y = model.encode(src), torch.full((src.size(0),), SOS)
+    tokens, scores = [[] for _ in limits], [0.0] * len(limits)
+    done = [False] * len(limits)
+    for t in range(1, max(limits) + 1):
+        logits, state = model.decode_step(state, y)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        choice = mask_specials(logits.float()).argmax(dim=-1).tolist()
+        for i, token in enumerate(choice):
+            if done[i]:
+                choice[i] = PAD
+                continue
+            scores[i] += log_probs[i, token].double().item()
+            if token != EOS:
+                tokens[i].append(token)
+            done[i] = token == EOS or t >= limits[i]
+        if all(done):
+            break
+        y = torch.tensor(choice)
+    return tokens, scores
+
+
+@pytest.mark.parametrize("check_every", [1, 3, 16])
+def test_device_side_loop_equals_the_host_loop_whenever_it_checks(check_every):
+    """Rows finishing at different steps (<eos> and limits): the same tokens and bit-equal scores,
+    however rarely the loop looks at the finished flags."""
+    model = GRUToy(seed=1, eos_bias=0.5)
+    src = random_source(7, batch=7, max_len=9)
+    limits = [12, 3, 9, 12, 1, 6, 10]
+    with torch.inference_mode():
+        tokens, scores = _reference_greedy(model, src, limits)
+        out = run_to_end(decode_steps(model.decode_step, model.encode(src), torch.full((7,), SOS),
+                                      max_len=torch.tensor(limits), choose=argmax, check_every=check_every))
+    assert len({len(t) for t in tokens}) > 3 and any(len(t) < n for t, n in zip(tokens, limits))
+    assert out.tokens == tokens
+    assert out.scores == scores
+
+
+def test_check_interval_is_every_step_on_cpu_only():
+    assert check_interval(torch.device("cpu")) == 1
+    assert check_interval(torch.device("meta")) > 1

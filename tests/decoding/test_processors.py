@@ -47,3 +47,26 @@ def test_build_processor_masks_specials_and_composes_in_order():
     assert out[0, PAD] == out[0, SOS] == out[0, EOS] == float("-inf")
     assert out[0, 4] == 2.0 and out[0, 5] == -1.0
     assert build_processor()(logits, history)[0, 4] == 4.0
+
+
+def _banned_by_python(row: list[int], n: int) -> set[int]:
+    """The tokens that complete a seen n-gram, by listing the row's n-grams (it ends at <pad>)."""
+    if PAD in row:
+        row = row[: row.index(PAD)]
+    if len(row) < n - 1:
+        return set()
+    prefix = tuple(row[len(row) - n + 1:]) if n > 1 else ()
+    return {row[i + n - 1] for i in range(len(row) - n + 1) if tuple(row[i:i + n - 1]) == prefix}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_on_the_device_equals_listing_the_ngrams(n):
+    g = torch.Generator().manual_seed(n)
+    history = torch.randint(4, 7, (40, 9), generator=g)  # three tokens: many repeats
+    ends = torch.randint(0, 10, (40,), generator=g)
+    history = history.masked_fill(torch.arange(9) >= ends[:, None], PAD)  # rows of 0 to 9 tokens
+    for width in range(10):
+        out = block_ngram_repeats(torch.zeros(40, 8), history[:, :width], n)
+        for b in range(40):
+            banned = set(torch.isinf(out[b]).nonzero().flatten().tolist())
+            assert banned == _banned_by_python(history[b, :width].tolist(), n), (b, width)

@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlab.config import GPTConfig
+from seqlab.config import DecodeConfig, GPTConfig
+from seqlab.decoding.generate import generate
 from seqlab.models.gpt import build_gpt
+from seqlab.text.specials import PAD
 
 
 def tiny(**kw):
@@ -44,9 +46,52 @@ def test_output_layer_is_tied_to_the_token_embedding():
     assert tiny(tie_output=False).generator.weight is not tiny(tie_output=False).embed.embedding.weight
 
 
-def test_start_refuses_a_padded_prefix():
-    with pytest.raises(ValueError, match="without <pad>"):
-        tiny().start(torch.tensor([[5, 6, 0]]))
+def test_start_refuses_padding_before_a_token_and_empty_rows():
+    for prefix in ([[5, 0, 6]], [[0, 0], [5, 6]], [[0, 5, 6]]):
+        with pytest.raises(ValueError, match="right-padded with <pad>"):
+            tiny().start(torch.tensor(prefix))
+
+
+def _prompts():
+    """Five prompts of 1 to 6 tokens, right-padded into one batch."""
+    g = torch.Generator().manual_seed(3)
+    rows = [torch.randint(4, 20, (n,), generator=g).tolist() for n in (6, 2, 4, 1, 6)]
+    batch = torch.tensor([row + [PAD] * (6 - len(row)) for row in rows])
+    return rows, batch
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_unequal_prompts_in_one_batch_continue_as_each_alone(positions):
+    """Left-padded inside the state: each row's cached logits equal its own full forward pass."""
+    model = tiny(positions=positions)
+    rows, batch = _prompts()
+    continuation = torch.randint(4, 20, (5, 4), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        logits, state = model.start(batch)
+        steps = [logits]
+        for t in range(continuation.size(1)):
+            logits, state = model.decode_step(state, continuation[:, t])
+            steps.append(logits)
+        steps = torch.stack(steps, 1)  # (B, 5, V)
+        for i, row in enumerate(rows):
+            alone = model(torch.tensor([row + continuation[i].tolist()]))[0, len(row) - 1:]  # (5, V)
+            torch.testing.assert_close(steps[i], alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [dict(strategy="greedy"), dict(strategy="sample", seed=7, top_k=8),
+                                      dict(strategy="beam", beam=3)], ids=["greedy", "sample", "beam"])
+def test_batched_generation_of_unequal_prompts_equals_each_prompt_alone(settings):
+    model = tiny(positions="sinusoidal")
+    rows, batch = _prompts()
+    settings = DecodeConfig(**settings)
+    with torch.inference_mode():
+        logits, state = model.start(batch)
+        together = generate(model.decode_step, state, logits=logits, settings=settings, max_len=10)
+        for i, row in enumerate(rows):
+            logits, state = model.start(torch.tensor([row]))
+            alone = generate(model.decode_step, state, logits=logits, settings=settings, max_len=10)
+            assert together.tokens[i] == alone.tokens[0]
+            assert together.scores[i] == pytest.approx(alone.scores[0], abs=1e-4)
 
 
 def test_learns_a_fixed_sequence_to_near_zero_loss():

@@ -198,6 +198,26 @@ def test_fused_variable_lengths_equal_packing(mode, lengths):
         torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-5, rtol=0, msg=name)
 
 
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
+def test_packed_path_of_accelerators_equals_the_grouped_path(mode):
+    """Off the CPU the fused layers pack the whole batch (one kernel call); run here, that path
+    gives the grouped path's outputs and final states, from a given state or from zeros."""
+    torch.manual_seed(5)
+    layer = make_recurrent(mode, 5, 6, num_layers=2, bidirectional=True)
+    lengths = torch.tensor([7, 3, 1, 7, 5, 2])
+    x = torch.randn(6, 8, 5)
+    h0 = torch.randn(4, 6, 6)
+    for state in (None, (h0, torch.randn(4, 6, 6)) if mode == "lstm" else h0):
+        grouped, grouped_final = layer(x, lengths, state)
+        packed, packed_final = layer.forward_packed(x, lengths, state)
+        torch.testing.assert_close(packed, grouped, atol=1e-5, rtol=0)
+        pairs = zip(packed_final, grouped_final) if mode == "lstm" else [(packed_final, grouped_final)]
+        for a, b in pairs:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"lengths must be 6 values in \[1, 8\]"):
+        layer.forward_packed(x, torch.tensor([7, 3, 0, 7, 5, 2]))
+
+
 def test_fused_runs_one_call_per_length_on_real_steps_only(monkeypatch):
     """Each length among the rows is one call of the fused layer, over those rows' real steps."""
     calls = []

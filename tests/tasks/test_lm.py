@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from seqlab.cli import main
 from seqlab.config import config_from_dict, load_config
-from seqlab.decoding.greedy import mask_specials
+from seqlab.decoding.processors import mask_specials
 from seqlab.decoding.sampling import sample_next
 from seqlab.errors import ConfigError, DataError
 from seqlab.tasks.lm import generate
@@ -27,11 +27,11 @@ def _text(path, line="abcdefghij", n=30):
     return str(path)
 
 
-def tiny_lm(tmp_path, model=None, **train):
+def tiny_lm(tmp_path, model=None, data=None, **train):
     text = _text(tmp_path / "abc.txt")
     return config_from_dict({
         "name": "tiny-lm", "task": "lm",
-        "data": {"train": text, "dev": text, "block_size": 12},
+        "data": {"train": text, "dev": text, "block_size": 12, **(data or {})},
         "tokenizer": {"kind": "char", "vocab_size": 50, "min_frequency": 1},
         "model": model or {"type": "gpt", "layers": 1, "d_model": 32, "heads": 2, "ffn": 64, "max_positions": 32,
                            "dropout": 0.1},
@@ -145,3 +145,38 @@ def test_lm_config_errors_name_the_key():
 def test_generate_refuses_a_translation_run(tiny_run, capsys):
     assert main(["generate", str(tiny_run.path), "--prompt", "x"]) == 2
     assert "a 'translation' run; this command needs a 'lm' run" in capsys.readouterr().err
+
+
+def test_evaluate_reports_the_trainers_dev_metrics_on_a_text_file(tmp_path, capsys):
+    cfg = tiny_lm(tmp_path)
+    result = train(cfg, tmp_path / "run", **QUIET)
+    assert main(["evaluate", str(tmp_path / "run"), "--data", cfg.data.dev, "--checkpoint", "last"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["loss"] == pytest.approx(result.last_eval["dev_loss"], abs=1e-4)
+    assert report["ppl"] == pytest.approx(math.exp(report["loss"]), rel=1e-3)
+    assert report["bpc"] == pytest.approx(report["loss"] / math.log(2), abs=1e-3)
+    assert report["tokens"] == 30 * 11  # 30 lines of 10 characters and a newline, then <eos>, less the first
+
+    other = _text(tmp_path / "other.txt", line="jihgfedcba", n=5)  # the letters backwards: unlike training
+    assert main(["evaluate", str(tmp_path / "run"), "--data", other, "--checkpoint", "last"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] > report["loss"]
+
+    bad, empty = tmp_path / "bad.txt", tmp_path / "empty.txt"
+    bad.write_bytes(b"abc\n\xffabc\n")
+    empty.write_text("\n\n", encoding="utf-8")
+    for path, message in ((bad, f"{bad}:2: invalid UTF-8"), (empty, f"{empty}: the file is empty")):
+        assert main(["evaluate", str(tmp_path / "run"), "--data", str(path)]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_generate_batches_prompts_of_unequal_lengths_as_each_alone(tmp_path):
+    # every line a document, so the model learns to end after "j": rows end at different steps
+    cfg = tiny_lm(tmp_path, data={"documents": "line"}, max_steps=80, eval_every=80, lr=1e-2)
+    train(cfg, tmp_path / "run", **QUIET)
+    run = load_run(tmp_path / "run")
+    prompts = ["abcdef", "a", "", "cde"]
+    for kw in ({"temperature": 0.0}, {"temperature": 1.5, "seed": 3}, {"top_k": 5, "seed": 4}):
+        together = generate(run.model, run.data.text, prompts, max_tokens=12, **kw)
+        assert together == [generate(run.model, run.data.text, p, max_tokens=12, **kw) for p in prompts]
+        assert all(text.startswith(p) for text, p in zip(together, prompts))
+        assert len({len(text) - len(p) for text, p in zip(together, prompts)}) > 1, together
