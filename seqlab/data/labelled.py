@@ -55,12 +55,14 @@ class LabelledData:
         source: the file (or built-in name) read.
         texts, labels: one entry a row.
         lines: the 1-based line of each row in ``source`` (for error messages).
+        scores: the numeric score of each row when the labels come from a threshold, else None.
     """
 
     source: str
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    scores: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -100,14 +102,14 @@ def _column(header: list[str], name: str, key: str, path: str) -> int:
     return names.index(name)
 
 
-def _score_label(raw: str, threshold: float, path: str, line: int) -> str:
+def _score(raw: str, path: str, line: int) -> float:
     try:
         score = float(raw)
     except ValueError:
         score = math.nan
     if math.isnan(score):
         raise DataError(path, line, f"score {raw!r} is not a number; data.threshold expects numeric scores")
-    return THRESHOLD_LABELS[score > threshold]
+    return score
 
 
 def _read_file(path: str, *, text_column: str, label_column: str, delimiter: str | None,
@@ -119,7 +121,7 @@ def _read_file(path: str, *, text_column: str, label_column: str, delimiter: str
         header = next(reader)
         text_i = _column(header, text_column, "text_column", path)
         label_i = _column(header, label_column, "label_column", path)
-        data = LabelledData(path)
+        data = LabelledData(path, scores=None if threshold is None else [])
         need = max(text_i, label_i) + 1
         start = reader.line_num + 1
         for row in reader:
@@ -135,7 +137,12 @@ def _read_file(path: str, *, text_column: str, label_column: str, delimiter: str
             if not label:
                 raise DataError(path, line, f"empty label in column {label_column!r}")
             data.texts.append(text)
-            data.labels.append(label if threshold is None else _score_label(label, threshold, path, line))
+            if threshold is None:
+                data.labels.append(label)
+            else:
+                score = _score(label, path, line)
+                data.scores.append(score)
+                data.labels.append(THRESHOLD_LABELS[score > threshold])
             data.lines.append(line)
     except csv.Error as e:
         raise DataError(path, reader.line_num, f"malformed {'TSV' if sep == chr(9) else 'CSV'}: {e}") from None
@@ -156,7 +163,7 @@ def read_labelled(spec: str | os.PathLike, *, text_column: str = "text", label_c
             and ``positive`` (score > threshold); ``None`` keeps the labels as class names.
 
     Returns:
-        The rows as :class:`LabelledData`.
+        The rows as :class:`LabelledData` (with the ``scores`` when ``threshold`` is given).
 
     Raises:
         DataError: naming the file and line; see the module docstring for the cases.

@@ -1,6 +1,8 @@
 """Sequence classification: a text in, one of C classes out (sentiment, topic, intent, ...).
 
     loss = sum_i -log p(y_i | x_i)       label-smoothed (``train.label_smoothing``), over the examples
+    loss = sum_i -sum_c q_ic log p(c | x_i)   with soft targets from scores (``data.soft_target_tau``):
+           q_i,positive = sigmoid((s_i - threshold) / tau),  q_i,negative = 1 - q_i,positive
     dev  = accuracy, macro-F1 and the mean NLL per example (:mod:`seqlab.evaluation.classification`)
 
 Data are CSV/TSV files with a header (``data.text_column``, ``data.label_column``; a numeric score
@@ -48,6 +50,7 @@ __all__ = [
     "LabelledBatches",
     "encode_texts",
     "evaluate_classifier",
+    "soft_targets",
 ]
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -72,10 +75,20 @@ class ClassificationDataConfig:
     """Read the label column as numbers: score > threshold is ``positive``, else ``negative``."""
     max_len: int = 256
     """Tokens of text kept per example (longer texts are cut)."""
+    soft_target_tau: float | None = None
+    """Train on soft targets from the scores (needs ``threshold``): the target probability of
+    ``positive`` is q = sigmoid((score - threshold) / tau), so a score near the threshold, whose
+    sign is the least certain, asks for a prediction near 1/2; tau -> 0 is the hard label. null:
+    the hard labels. Evaluation always scores the hard (thresholded) labels."""
 
     def check(self, cfg: ExperimentConfig) -> None:
         if self.max_len < 1:
             raise ConfigError("data.max_len", f"must be at least 1, got {self.max_len}")
+        if self.soft_target_tau is not None:
+            if self.threshold is None:
+                raise ConfigError("data.soft_target_tau", "needs numeric scores: set data.threshold")
+            if not self.soft_target_tau > 0:
+                raise ConfigError("data.soft_target_tau", f"must be > 0, got {self.soft_target_tau}")
         if self.max_len + 1 > cfg.model.max_positions:
             raise ConfigError("data.max_len", f"{self.max_len} tokens plus <sos> need more than "
                               f"model.max_positions={cfg.model.max_positions}")
@@ -106,12 +119,19 @@ def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], max_len: int) -> li
     return [[SOS, *ids[:max_len]] for ids in tokenizer.encode_batch(list(texts))]
 
 
+def soft_targets(scores: Sequence[float], *, threshold: float, tau: float) -> Tensor:
+    """(N, 2) target distributions over (negative, positive): q_pos = sigmoid((s - threshold) / tau)."""
+    positive = torch.sigmoid((torch.as_tensor(list(scores), dtype=torch.float32) - threshold) / tau)  # (N,)
+    return torch.stack([1.0 - positive, positive], dim=-1)
+
+
 @dataclass
 class LabelledBatch:
-    """tokens (B, T) right-padded ids; labels (B,) class ids."""
+    """tokens (B, T) right-padded ids; labels (B,) class ids; targets (B, C) soft targets or None."""
 
     tokens: Tensor
     labels: Tensor
+    targets: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -121,12 +141,17 @@ class LabelledBatches:
     """Token-budget batches of (ids, class) examples, shuffled per (seed, epoch), resumable.
 
     The batching is :class:`~seqlab.data.batching.TokenBatcher`'s over the inputs (with empty
-    targets); each batch's rows carry the class ids of their examples.
+    targets); each batch's rows carry the class ids of their examples, and their soft targets
+    (N, C) when ``targets`` is given.
     """
 
-    def __init__(self, ids: Sequence[Sequence[int]], labels: Sequence[int], *, batch_tokens: int, seed: int):
+    def __init__(self, ids: Sequence[Sequence[int]], labels: Sequence[int], *, batch_tokens: int, seed: int,
+                 targets: Tensor | None = None):
         self._batcher = TokenBatcher([(x, []) for x in ids], batch_tokens=batch_tokens, shuffle=True, seed=seed)
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        if targets is not None and targets.shape[0] != len(self.labels):
+            raise ValueError(f"{targets.shape[0]} soft targets for {len(self.labels)} examples")
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self._batcher)
@@ -134,14 +159,16 @@ class LabelledBatches:
     def iterate(self, start_epoch: int = 0, start_batch: int = 0) -> Iterator[tuple[int, int, LabelledBatch]]:
         """``(epoch, pos, batch)`` forever; see :meth:`TokenBatcher.iterate`."""
         for epoch, pos, batch in self._batcher.iterate(start_epoch, start_batch):
-            yield epoch, pos, LabelledBatch(batch.src, self.labels[batch.index])
+            targets = None if self.targets is None else self.targets[batch.index]  # (B, C)
+            yield epoch, pos, LabelledBatch(batch.src, self.labels[batch.index], targets)
 
 
 class ClassificationLoss(nn.Module):
     """Cross-entropy of the classifier over a batch, summed over its examples.
 
-    forward(batch) = (sum_i CE_eps(z_i, y_i), sum_i -log p(y_i | x_i), B) with z = model(tokens) and
-    CE_eps the cross-entropy against labels smoothed by ``label_smoothing``.
+    forward(batch) = (sum_i CE_eps(z_i, t_i), sum_i -log p(y_i | x_i), B) with z = model(tokens),
+    t_i the batch's soft target q_i when it has them, else the label y_i, and CE_eps the
+    cross-entropy against targets smoothed by ``label_smoothing``. The NLL is the hard labels'.
     """
 
     def __init__(self, model: SequenceClassifier, *, label_smoothing: float):
@@ -151,7 +178,8 @@ class ClassificationLoss(nn.Module):
     def forward(self, batch: LabelledBatch, *, step: int) -> tuple[Tensor, Tensor, int]:
         del step  # the classification loss does not change during training
         logits = self.model(batch.tokens)  # (B, C)
-        loss_sum = F.cross_entropy(logits, batch.labels, reduction="sum", label_smoothing=self.label_smoothing)
+        target = batch.labels if batch.targets is None else batch.targets
+        loss_sum = F.cross_entropy(logits, target, reduction="sum", label_smoothing=self.label_smoothing)
         nll_sum = F.cross_entropy(logits.detach(), batch.labels, reduction="sum")
         return loss_sum, nll_sum, len(batch)
 
@@ -198,7 +226,13 @@ class ClassificationTask:
         if dev is not None:
             text.labels.encode(dev)  # an unknown dev label fails now, not at the first evaluation
         ids = encode_texts(text.tokenizer, train.texts, data_cfg.max_len)
-        batches = LabelledBatches(ids, gold, batch_tokens=cfg.train.batch_tokens, seed=cfg.train.seed)
+        targets = None
+        if data_cfg.soft_target_tau is not None:
+            if train.scores is None:
+                raise ConfigError("data.soft_target_tau", f"{train.source} has no numeric scores to soften")
+            targets = soft_targets(train.scores, threshold=data_cfg.threshold, tau=data_cfg.soft_target_tau)
+        batches = LabelledBatches(ids, gold, batch_tokens=cfg.train.batch_tokens, seed=cfg.train.seed,
+                                  targets=targets)
         counts = torch.bincount(torch.as_tensor(gold), minlength=len(text.labels)).tolist()
         classes = ", ".join(f"{n} {name}" for name, n in zip(text.labels.names, counts))
         return TaskData(batches=batches, dev=dev, text=text,

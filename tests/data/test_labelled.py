@@ -29,6 +29,8 @@ def test_threshold_turns_scores_into_two_classes(tmp_path):
     assert data.labels == ["negative", "negative", "positive", "positive"]
     assert read_labelled(path, label_column="score", threshold=0.3).labels == ["negative"] * 3 + ["positive"]
     assert LabelSet.from_data(data, thresholded=True).names == ["negative", "positive"]
+    assert data.scores == [-1.5, 0.0, 0.25, 2.0]  # kept for soft targets
+    assert read_labelled(path, label_column="score").scores is None  # class names: no scores
 
 
 def test_label_set_maps_names_and_rejects_unseen_labels(tmp_path):

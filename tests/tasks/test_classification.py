@@ -113,3 +113,72 @@ def test_the_shipped_sentiment_demo_separates_the_generated_task(tmp_path):
     train(cfg, tmp_path / "run", **QUIET)
     result = Classifier.load(tmp_path / "run").evaluate("builtin:synthetic-sentiment-test")
     assert result.accuracy >= 0.95
+
+
+def test_soft_targets_follow_the_sigmoid_of_the_score_and_harden_as_tau_shrinks():
+    from seqlab.tasks.classification import soft_targets
+
+    scores = [-2.0, -0.1, 0.0, 0.3, 3.0]
+    q = soft_targets(scores, threshold=0.5, tau=0.5)
+    expected = [1 / (1 + torch.exp(torch.tensor(-(s - 0.5) / 0.5)).item()) for s in scores]
+    assert torch.allclose(q[:, 1], torch.tensor(expected)) and torch.allclose(q.sum(-1), torch.ones(5))
+    hard = soft_targets(scores, threshold=0.0, tau=1e-4)  # tau -> 0: the thresholded labels (s = 0 is 1/2)
+    assert hard[:, 1].tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+
+
+def test_soft_target_loss_is_the_cross_entropy_against_q_and_one_hot_q_is_the_hard_loss():
+    from seqlab.tasks.classification import ClassificationLoss, LabelledBatch
+
+    torch.manual_seed(0)
+    logits = torch.randn(4, 2)
+    model = lambda tokens: logits  # noqa: E731 - the loss only calls the model
+    labels = torch.tensor([0, 1, 1, 0])
+    q = torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.0, 1.0], [0.5, 0.5]])
+    loss = ClassificationLoss(model, label_smoothing=0.0)
+    soft, nll, n = loss(LabelledBatch(torch.ones(4, 3, dtype=torch.long), labels, q), step=0)
+    assert soft.item() == pytest.approx(-(q * logits.log_softmax(-1)).sum().item(), rel=1e-6)
+    hard_nll = -logits.log_softmax(-1)[torch.arange(4), labels].sum()
+    assert nll.item() == pytest.approx(hard_nll.item(), rel=1e-6) and n == 4  # the logged NLL is the labels'
+    one_hot = torch.nn.functional.one_hot(labels, 2).float()
+    as_soft, _, _ = loss(LabelledBatch(torch.ones(4, 3, dtype=torch.long), labels, one_hot), step=0)
+    assert as_soft.item() == pytest.approx(hard_nll.item(), rel=1e-6)
+
+
+def test_soft_targets_travel_with_their_examples_through_the_batches():
+    from seqlab.tasks.classification import LabelledBatches, soft_targets
+
+    scores = [float(s) for s in torch.linspace(-3, 3, 40)]
+    ids = [[5] * (1 + i % 7) for i in range(40)]
+    labels = [int(s > 0) for s in scores]
+    batches = LabelledBatches(ids, labels, batch_tokens=30, seed=3, targets=soft_targets(scores, threshold=0.0, tau=1.0))
+    seen = 0
+    for epoch, _, batch in batches.iterate():
+        if epoch:
+            break
+        assert torch.equal(batch.targets[:, 1] > 0.5, batch.labels.bool())  # row i's q is row i's example's
+        seen += len(batch)
+    assert seen == 40
+
+
+def test_soft_targets_are_checked_on_load_and_a_sharp_tau_trains_as_the_hard_labels(tmp_path):
+    rows = generate_sentiment(60, seed=5)
+    tsv = tmp_path / "s.tsv"
+    tsv.write_text("text\tscore\n" + "".join(f"{t}\t{1.5 if lab == 'positive' else -0.5}\n" for t, lab in rows),
+                   encoding="utf-8")
+    base = {"task": "classification", "tokenizer": {"kind": "word", "vocab_size": 100, "min_frequency": 1},
+            "model": MODELS["lstm-attention"]}
+    with pytest.raises(ConfigError, match="data.soft_target_tau.*data.threshold"):
+        config_from_dict({**base, "data": {"train": str(tsv), "soft_target_tau": 1.0}})
+    with pytest.raises(ConfigError, match="data.soft_target_tau.*> 0"):
+        config_from_dict({**base, "data": {"train": str(tsv), "threshold": 0.0, "soft_target_tau": 0.0}})
+    def run(name, tau):
+        data = {"train": str(tsv), "label_column": "score", "threshold": 0.0, "soft_target_tau": tau, "max_len": 30}
+        cfg = config_from_dict({**base, "data": data, "train": {
+            "batch_tokens": 200, "max_steps": 4, "eval_every": 4, "log_every": 2, "warmup_steps": 1,
+            "precision": "fp32"}})
+        train(cfg, tmp_path / name, **QUIET)
+        return load_file(tmp_path / name / "checkpoints/last/model.safetensors")
+
+    hard, sharp, soft = run("hard", None), run("sharp", 1e-6), run("soft", 0.5)
+    assert all(torch.allclose(hard[k], sharp[k], atol=1e-6) for k in hard)  # q is one-hot: the hard labels
+    assert not all(torch.allclose(hard[k], soft[k], atol=1e-4) for k in hard)  # scores 1.5 / -0.5: q < 1
