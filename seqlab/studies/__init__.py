@@ -73,10 +73,12 @@ def run_study(name: str, out: str | Path, *, quick: bool = False, **options) -> 
         raise SeqlabError(f"study {name} takes no {', '.join('--' + k for k in unknown)}"
                           + (f" (only {', '.join(takers)} does)" if takers else ""))
     threads = torch.get_num_threads()
+    began = time.monotonic()
     try:
         report = module.run(Path(out), quick=quick, **options)
     finally:
         torch.set_num_threads(threads)
+    report.seconds = time.monotonic() - began
     report.write(out)
     return report
 

@@ -91,6 +91,8 @@ class Report:
     numbers: dict[str, Any] = field(default_factory=dict)
     verdict: str = ""
     reason: str = ""
+    seconds: float | None = None
+    """Wall-clock time of the study (set by :func:`seqlab.studies.run_study`), in the report and JSON."""
     _unsaved: list[tuple[Figure, str]] = field(default_factory=list, repr=False)
 
     def table(self, title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -112,7 +114,8 @@ class Report:
         size = "quick (toy size, for a first look; rerun without --quick for the full study)" if self.quick else "full"
         lines = [f"# Study: {self.name}", "", f"**Claim.** {self.claim}", "",
                  f"**Verdict: {self.verdict or 'undecided'}.** {self.reason}", "", "## Setup", "", self.setup, "",
-                 f"Size: {size}. Machine: {self._machine_line()}.", ""]
+                 f"Size: {size}. Machine: {self._machine_line()}."
+                 + ("" if self.seconds is None else f" Wall-clock time: {self.seconds:.0f} s."), ""]
         for title, header, rows in self.tables:
             lines += [f"## {title}", "", "| " + " | ".join(map(table_text, header)) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
@@ -137,7 +140,7 @@ class Report:
             save_figure(fig, out / filename)
         self.numbers.setdefault("machine", machine())
         record = {"study": self.name, "claim": self.claim, "quick": self.quick, "verdict": self.verdict,
-                  "reason": self.reason, "numbers": self.numbers}
+                  "reason": self.reason, "seconds": self.seconds, "numbers": self.numbers}
         atomic_write_text(out / "results.json", json.dumps(_jsonable(record), indent=1) + "\n")
         atomic_write_text(out / "report.md", self.markdown())
         return out / "report.md"

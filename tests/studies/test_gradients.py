@@ -53,3 +53,5 @@ def test_quick_study_writes_its_report(tmp_path):
     assert record["numbers"]["ratio_first_to_last"]["tanh RNN / small"] < 1e-3
     assert not record["numbers"]["training"]["clip_norm 1.0"]["diverged"]
     assert (tmp_path / "grad_norm_vs_t.png").is_file() and (tmp_path / "training.png").is_file()
+    assert record["seconds"] == report.seconds > 0  # the study's wall-clock time, in JSON and report
+    assert f"Wall-clock time: {report.seconds:.0f} s." in (tmp_path / "report.md").read_text()
