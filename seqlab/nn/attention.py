@@ -20,8 +20,13 @@ Two paths compute the same function:
 with native bf16 (:func:`seqlab.precision.native_bf16`), where PyTorch 2.13's fused CPU kernel was
 several times slower than the explicit bf16 matrix products for sentence-length sequences
 (``benchmarks/translation_speed.py`` on the AVX-512 BF16 dev machine: 6 ms against 16 ms for
-forward and backward of one attention over 64 x 16 tokens); the fused kernel otherwise, including
-bf16 on CPUs without native bf16, where no such measurement supports the explicit path.
+forward and backward of one attention over 64 x 16 tokens); and for the few query rows of a
+decoding step on the CPU (autograd off, at most :data:`DECODING_QUERIES` query positions: one per
+step, or a sentence's K beams stacked for cross-attention), where the fused kernel's fixed cost
+dominates (2 threads, fp32, same machine: 32 sentences x 5 beams x 4 heads over 16 source tokens,
+0.27 ms fused against 0.09 ms explicit; 160 rows over a 20-token cache, 0.26 ms against 0.16 ms);
+the fused kernel otherwise, including bf16 on CPUs without native bf16, where no such measurement
+supports the explicit path.
 
 The projections W_Q, W_K, W_V are stored stacked as one parameter, ``W_qkv`` = [W_Q; W_K; W_V]
 (3 d_model x d_model): self-attention computes all three with one product, cross-attention takes
@@ -38,6 +43,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import precision
+
+DECODING_QUERIES = 16
+"""Query blocks this short (autograd off, on the CPU) take the explicit path: a decoding step."""
 from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear
 
 __all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
@@ -242,6 +250,8 @@ class MultiHeadAttention(nn.Module, PackedModule):
         """The path choice of ``impl="auto"`` (see the module docstring)."""
         if self.impl != "auto":
             return self.impl == "explicit"
+        if q.device.type == "cpu" and not torch.is_grad_enabled() and q.size(2) <= DECODING_QUERIES:
+            return True
         return bf16_product(q) and precision.native_bf16(q.device)
 
 

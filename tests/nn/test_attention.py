@@ -96,6 +96,31 @@ def test_auto_takes_the_explicit_path_for_bf16_only_where_bf16_is_native(monkeyp
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=5e-2)
 
 
+def test_auto_takes_the_explicit_path_for_the_short_queries_of_a_decoding_step(monkeypatch):
+    import seqlab.nn.attention as attention
+
+    calls = []
+    real = attention.attention_fused
+    monkeypatch.setattr(attention, "attention_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    mha = MultiHeadAttention(16, 4).eval()
+    short = torch.randn(2, attention.DECODING_QUERIES, 16)
+    long = torch.randn(2, attention.DECODING_QUERIES + 1, 16)
+    memory = torch.randn(2, 30, 16)
+    with torch.no_grad():
+        steps = [mha(short, memory, memory)[0], mha(short[:, :1], memory, memory)[0]]
+    assert calls == []  # a decoding step: explicit, autograd off
+    with torch.no_grad():
+        mha(long, memory, memory)
+    assert calls == [1]  # a longer query block: the fused kernel
+    mha(short, memory, memory)
+    assert calls == [1, 1]  # autograd on (training): the fused kernel
+    with torch.no_grad():
+        fused = [attention.attention_fused(mha.project_q(q), *mha.project_kv(memory, memory), None)
+                 for q in (short, short[:, :1])]
+    for step, f in zip(steps, fused):
+        torch.testing.assert_close(step, mha.W_o(mha.merge_heads(f)), rtol=1e-5, atol=1e-5)
+
+
 def test_impl_can_be_forced_and_is_validated():
     x = torch.randn(1, 3, 8)
     explicit = MultiHeadAttention(8, 2, impl="explicit").eval()
