@@ -20,6 +20,10 @@ greedy and beam 5 with length penalty 0.6), with every engine seqlab decodes thr
 Marian with ``min_new_tokens = max_new_tokens = 20``. Ratios are against ``marian fp32`` and
 against ``ct2 int8 direct`` of the same task.
 
+Two phases, each round-robin: first the PyTorch, ONNX Runtime and Marian systems, then the
+CTranslate2 ones (:func:`build_ct2_systems` says why). Ratios between a system of one phase and
+a baseline of the other are taken minutes apart in the same run.
+
     python benchmarks/engines_speed.py --quick
     python benchmarks/engines_speed.py --out results/engines.json
 """
@@ -113,44 +117,62 @@ def ct2_direct_decode(translator, tokens: list[str], batches, beam: int):
     return call
 
 
-def build_systems(args, folder: Path) -> dict:
-    """name -> (beam -> call) for every engine available here."""
-    import ctranslate2
-
-    from seqlab.export.ctranslate2 import CTranslate2Engine
+def build_torch_systems(args, folder: Path) -> dict:
+    """name -> (beam -> call) for the engines that run on PyTorch or ONNX Runtime, and Marian."""
     from seqlab.export.engines import export_model
     from seqlab.export.int8 import quantize_int8
     from seqlab.export.onnx import OnnxSeq2Seq
 
-    batches = make_batches(args.seed + 1, N_BATCHES, size=DECODE_BATCH, min_len=MIN_LEN, max_len=MAX_LEN,
-                           vocab=VOCAB)
+    batches = decode_batches(args)
     model = build_seqlab(args.seed).eval()
-    tokenizers = synthetic_tokenizers()
     int8 = quantize_int8(model)
-    for fmt, quantization in (("ctranslate2", "fp32"), ("ctranslate2", "int8"), ("onnx", "fp32")):
-        export_model(model, tokenizers, fmt, folder / f"{fmt}-{quantization}", quantization=quantization)
+    export_model(model, synthetic_tokenizers(), "onnx", folder / "onnx-fp32", quantization="fp32")
     onnx_model = OnnxSeq2Seq(folder / "onnx-fp32", threads=args.threads)
-    ct2 = {q: CTranslate2Engine(folder / f"ctranslate2-{q}", tokenizers, precision=q, threads=args.threads)
-           for q in ("fp32", "int8")}
-    direct = ctranslate2.Translator(str(folder / "ctranslate2-int8"), device="cpu", compute_type="int8_float32",
-                                    intra_threads=args.threads)
-    tokens = [tokenizers.src.id_to_token(i) for i in range(VOCAB)]
     marian = build_marian(args.seed, "relu").eval()
-
     systems = {
         "native fp32": lambda beam: seqlab_decode(model, batches, "fp32", beam),
         "native int8": lambda beam: seqlab_decode(int8, batches, "fp32", beam),
     }
     if bf16_supported():
         systems["native bf16"] = lambda beam: seqlab_decode(model, batches, "bf16", beam)
-    systems.update({
-        "onnx fp32": lambda beam: seqlab_decode(onnx_model, batches, "fp32", beam),
+    systems["onnx fp32"] = lambda beam: seqlab_decode(onnx_model, batches, "fp32", beam)
+    systems["marian fp32"] = lambda beam: marian_decode(marian, batches, "fp32", beam)
+    return systems
+
+
+def build_ct2_systems(args, folder: Path) -> dict:
+    """name -> (beam -> call) for CTranslate2, through seqlab and through its own API.
+
+    Built only after the PyTorch systems are measured: CTranslate2 brings its own OpenMP runtime,
+    whose threads kept PyTorch's decoding at about half speed in the same process once it had
+    run (2 threads, this machine: 260 sentences/s greedy before, 106-132 after).
+    """
+    import ctranslate2
+
+    from seqlab.export.ctranslate2 import CTranslate2Engine
+    from seqlab.export.engines import export_model
+
+    batches = decode_batches(args)
+    model = build_seqlab(args.seed).eval()
+    tokenizers = synthetic_tokenizers()
+    for quantization in ("fp32", "int8"):
+        export_model(model, tokenizers, "ctranslate2", folder / f"ctranslate2-{quantization}",
+                     quantization=quantization)
+    ct2 = {q: CTranslate2Engine(folder / f"ctranslate2-{q}", tokenizers, precision=q, threads=args.threads)
+           for q in ("fp32", "int8")}
+    direct = ctranslate2.Translator(str(folder / "ctranslate2-int8"), device="cpu", compute_type="int8_float32",
+                                    intra_threads=args.threads)
+    tokens = [tokenizers.src.id_to_token(i) for i in range(VOCAB)]
+    return {
         "seqlab>ct2 fp32": lambda beam: ct2_seqlab_decode(ct2["fp32"], batches, beam),
         "seqlab>ct2 int8": lambda beam: ct2_seqlab_decode(ct2["int8"], batches, beam),
         "ct2 int8 direct": lambda beam: ct2_direct_decode(direct, tokens, batches, beam),
-        "marian fp32": lambda beam: marian_decode(marian, batches, "fp32", beam),
-    })
-    return systems
+    }
+
+
+def decode_batches(args):
+    return make_batches(args.seed + 1, N_BATCHES, size=DECODE_BATCH, min_len=MIN_LEN, max_len=MAX_LEN,
+                        vocab=VOCAB)
 
 
 def parse_args(argv=None):
@@ -172,19 +194,25 @@ def main(argv=None) -> dict:
     hf_logging.set_verbosity_error()
     plan = schedule(args, *DEFAULTS)
     rows = []
+    results: dict[str, dict] = {}  # task -> name -> Measurement, over both phases
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        systems = build_systems(args, Path(tmp))
         print(f"threads {args.threads}; bf16 native: {bf16_supported()}; "
               f"cpu capability {torch.backends.cpu.get_cpu_capability()}")
-        for beam in (1, BEAM):
-            task = "greedy" if beam == 1 else f"beam{beam}"
-            print(f"{task}: warmup {plan[0]}, {plan[1]} rounds x {plan[2]} batches of {DECODE_BATCH} ...", flush=True)
-            results = run_rounds({name: make(beam) for name, make in systems.items()},
-                                 warmup=plan[0], repeats=plan[1], iters=plan[2])
-            for name, m in results.items():
+        for phase, build in (("PyTorch, ONNX Runtime, Marian", build_torch_systems),
+                             ("CTranslate2", build_ct2_systems)):
+            systems = build(args, Path(tmp))
+            for beam in (1, BEAM):
+                task = "greedy" if beam == 1 else f"beam{beam}"
+                print(f"{phase}, {task}: warmup {plan[0]}, {plan[1]} rounds x {plan[2]} batches of "
+                      f"{DECODE_BATCH} ...", flush=True)
+                results.setdefault(task, {}).update(run_rounds(
+                    {name: make(beam) for name, make in systems.items()},
+                    warmup=plan[0], repeats=plan[1], iters=plan[2]))
+        for task, measured in results.items():
+            for name, m in measured.items():
                 rows.append({"task": task, "system": name, "median": m.median, "unit": "sentences/s",
                              "rates": m.rates, "seconds": m.seconds, "spread": m.spread,
-                             **{f"x {b}": m.median / results[b].median for b in BASELINES}})
+                             **{f"x {b}": m.median / measured[b].median for b in BASELINES}})
     print()
     print_table(rows, [("task", "task"), ("system", "system"), ("median", "sentences/s"),
                        *((f"x {b}", f"x {b}") for b in BASELINES), ("spread", "spread")])
@@ -193,6 +221,7 @@ def main(argv=None) -> dict:
                 "batch_sentences": DECODE_BATCH, "lengths": [MIN_LEN, MAX_LEN], "new_tokens": NEW_TOKENS,
                 "beam": BEAM, "length_penalty": LENGTH_PENALTY, "threads": args.threads, "seed": args.seed,
                 "bf16_native": bf16_supported(), "warmup_repeats_iters": plan,
+                "phases": ["native, onnx, marian (round-robin)", "ctranslate2 (round-robin), after"],
                 "ctranslate2": __import__("ctranslate2").__version__,
                 "onnxruntime": __import__("onnxruntime").__version__}
     return report("engines_speed", args.out, settings, rows)
