@@ -31,6 +31,7 @@ a baseline of the other are taken minutes apart in the same run.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -117,14 +118,17 @@ def ct2_direct_decode(translator, tokens: list[str], batches, beam: int):
     return call
 
 
-def build_torch_systems(args, folder: Path) -> dict:
-    """name -> (beam -> call) for the engines that run on PyTorch or ONNX Runtime, and Marian."""
+def build_torch_systems(args, folder: Path, model, batches) -> dict:
+    """name -> (beam -> call) for the engines that run on PyTorch or ONNX Runtime, and Marian.
+
+    Packed weights belong to a module, for one precision (``pack_for_decoding``, which each
+    native system's call runs, as a ``Translator`` does), so bf16 decodes a copy of the model:
+    sharing one would leave the fp32 rows running the bf16 packs' plain fallback.
+    """
     from seqlab.export.engines import export_model
     from seqlab.export.int8 import quantize_int8
     from seqlab.export.onnx import OnnxSeq2Seq
 
-    batches = decode_batches(args)
-    model = build_seqlab(args.seed).eval()
     int8 = quantize_int8(model)
     export_model(model, synthetic_tokenizers(), "onnx", folder / "onnx-fp32", quantization="fp32")
     onnx_model = OnnxSeq2Seq(folder / "onnx-fp32", threads=args.threads)
@@ -134,13 +138,14 @@ def build_torch_systems(args, folder: Path) -> dict:
         "native int8": lambda beam: seqlab_decode(int8, batches, "fp32", beam),
     }
     if bf16_supported():
-        systems["native bf16"] = lambda beam: seqlab_decode(model, batches, "bf16", beam)
+        bf16_model = copy.deepcopy(model)
+        systems["native bf16"] = lambda beam: seqlab_decode(bf16_model, batches, "bf16", beam)
     systems["onnx fp32"] = lambda beam: seqlab_decode(onnx_model, batches, "fp32", beam)
     systems["marian fp32"] = lambda beam: marian_decode(marian, batches, "fp32", beam)
     return systems
 
 
-def build_ct2_systems(args, folder: Path) -> dict:
+def build_ct2_systems(args, folder: Path, model, batches) -> dict:
     """name -> (beam -> call) for CTranslate2, through seqlab and through its own API.
 
     Built only after the PyTorch systems are measured: CTranslate2 brings its own OpenMP runtime,
@@ -152,8 +157,6 @@ def build_ct2_systems(args, folder: Path) -> dict:
     from seqlab.export.ctranslate2 import CTranslate2Engine
     from seqlab.export.engines import export_model
 
-    batches = decode_batches(args)
-    model = build_seqlab(args.seed).eval()
     tokenizers = synthetic_tokenizers()
     for quantization in ("fp32", "int8"):
         export_model(model, tokenizers, "ctranslate2", folder / f"ctranslate2-{quantization}",
@@ -168,11 +171,6 @@ def build_ct2_systems(args, folder: Path) -> dict:
         "seqlab>ct2 int8": lambda beam: ct2_seqlab_decode(ct2["int8"], batches, beam),
         "ct2 int8 direct": lambda beam: ct2_direct_decode(direct, tokens, batches, beam),
     }
-
-
-def decode_batches(args):
-    return make_batches(args.seed + 1, N_BATCHES, size=DECODE_BATCH, min_len=MIN_LEN, max_len=MAX_LEN,
-                        vocab=VOCAB)
 
 
 def parse_args(argv=None):
@@ -198,9 +196,12 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         print(f"threads {args.threads}; bf16 native: {bf16_supported()}; "
               f"cpu capability {torch.backends.cpu.get_cpu_capability()}")
+        model = build_seqlab(args.seed).eval()
+        batches = make_batches(args.seed + 1, N_BATCHES, size=DECODE_BATCH, min_len=MIN_LEN, max_len=MAX_LEN,
+                               vocab=VOCAB)
         for phase, build in (("PyTorch, ONNX Runtime, Marian", build_torch_systems),
                              ("CTranslate2", build_ct2_systems)):
-            systems = build(args, Path(tmp))
+            systems = build(args, Path(tmp), model, batches)
             for beam in (1, BEAM):
                 task = "greedy" if beam == 1 else f"beam{beam}"
                 print(f"{phase}, {task}: warmup {plan[0]}, {plan[1]} rounds x {plan[2]} batches of "

@@ -58,6 +58,7 @@ __all__ = [
     "config_to_dict",
     "generation_config",
     "load_config",
+    "positive",
     "probability",
     "save_config",
 ]
@@ -92,7 +93,7 @@ def _ranged(default: Any, low: float | None = None, high: float | None = None, *
     return field(default=default, metadata={"range": Range(low, high, low_open, high_open)})
 
 
-def _positive(default: Any) -> Any:
+def positive(default: Any) -> Any:
     return _ranged(default, 0, low_open=True)
 
 
@@ -309,20 +310,20 @@ class TrainConfig:
     """Target tokens per batch; batches are built from length-sorted buckets."""
     max_steps: int = at_least(1, 4000)
     max_epochs: int | None = at_least(1, None)
-    max_minutes: float | None = _positive(None)
+    max_minutes: float | None = positive(None)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     """``sgd`` is plain stochastic gradient descent, theta <- theta - lr_t g (word2vec's optimiser)."""
-    lr: float = _positive(1e-3)
+    lr: float = positive(1e-3)
     """Peak learning rate (for ``noam`` it is the scale factor on d_model^-0.5 * ...)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98], metadata={"range": Range(0, 1, high_open=True)})
-    eps: float = _positive(1e-9)
+    eps: float = positive(1e-9)
     weight_decay: float = at_least(0, 0.0)
     schedule: Literal["noam", "cosine", "linear", "constant", "inverse_sqrt"] = "cosine"
     warmup_steps: int = at_least(0, 400)
     min_lr_ratio: float = probability(0.05)
     label_smoothing: float = probability(0.1, one=False)
-    clip_norm: float | None = _positive(1.0)
-    clip_value: float | None = _positive(None)
+    clip_norm: float | None = positive(1.0)
+    clip_value: float | None = positive(None)
     teacher_forcing: float = probability(1.0)
     """Probability of feeding the gold previous token (1.0 = pure teacher forcing)."""
     teacher_forcing_min: float = probability(1.0)
@@ -358,7 +359,7 @@ class DecodeConfig:
     """``beam`` with ``beam: 1`` is greedy search; ``sample`` draws with temperature/top-k/top-p."""
     beam: int = at_least(1, 5)
     length_penalty: float = at_least(0, 0.6)
-    max_len_ratio: float = _positive(1.5)
+    max_len_ratio: float = positive(1.5)
     max_len_offset: int = at_least(0, 10)
     """Without ``max_new_tokens`` the output limit is ceil(max_len_ratio * source length) + offset."""
     max_new_tokens: int | None = at_least(1, None)
@@ -369,7 +370,7 @@ class DecodeConfig:
     """Sampling temperature tau (default 1.0; 0 = argmax). Sampling only."""
     top_k: int | None = at_least(1, None)
     top_p: float | None = _ranged(None, 0, 1, low_open=True)
-    repetition_penalty: float = _positive(1.0)
+    repetition_penalty: float = positive(1.0)
     """CTRL's penalty theta for tokens already generated (1 = off)."""
     no_repeat_ngram: int = at_least(0, 0)
     """No n-gram of this size appears twice in an output (0 = off)."""

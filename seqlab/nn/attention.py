@@ -43,10 +43,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import precision
+from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear
 
 DECODING_QUERIES = 16
 """Query blocks this short (autograd off, on the CPU) take the explicit path: a decoding step."""
-from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear
 
 __all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
 

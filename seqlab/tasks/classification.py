@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlab.config import ExperimentConfig, absolute_data_path
+from seqlab.config import ExperimentConfig, absolute_data_path, positive
 from seqlab.data.batching import TokenBatcher
 from seqlab.data.labelled import LabelledData, LabelSet, read_labelled
 from seqlab.errors import ConfigError
@@ -75,7 +75,7 @@ class ClassificationDataConfig:
     """Read the label column as numbers: score > threshold is ``positive``, else ``negative``."""
     max_len: int = 256
     """Tokens of text kept per example (longer texts are cut)."""
-    soft_target_tau: float | None = None
+    soft_target_tau: float | None = positive(None)
     """Train on soft targets from the scores (needs ``threshold``): the target probability of
     ``positive`` is q = sigmoid((score - threshold) / tau), so a score near the threshold, whose
     sign is the least certain, asks for a prediction near 1/2; tau -> 0 is the hard label. null:
@@ -84,11 +84,8 @@ class ClassificationDataConfig:
     def check(self, cfg: ExperimentConfig) -> None:
         if self.max_len < 1:
             raise ConfigError("data.max_len", f"must be at least 1, got {self.max_len}")
-        if self.soft_target_tau is not None:
-            if self.threshold is None:
-                raise ConfigError("data.soft_target_tau", "needs numeric scores: set data.threshold")
-            if not self.soft_target_tau > 0:
-                raise ConfigError("data.soft_target_tau", f"must be > 0, got {self.soft_target_tau}")
+        if self.soft_target_tau is not None and self.threshold is None:
+            raise ConfigError("data.soft_target_tau", "needs numeric scores: set data.threshold")
         if self.max_len + 1 > cfg.model.max_positions:
             raise ConfigError("data.max_len", f"{self.max_len} tokens plus <sos> need more than "
                               f"model.max_positions={cfg.model.max_positions}")

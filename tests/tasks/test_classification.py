@@ -169,7 +169,7 @@ def test_soft_targets_are_checked_on_load_and_a_sharp_tau_trains_as_the_hard_lab
             "model": MODELS["lstm-attention"]}
     with pytest.raises(ConfigError, match="data.soft_target_tau.*data.threshold"):
         config_from_dict({**base, "data": {"train": str(tsv), "soft_target_tau": 1.0}})
-    with pytest.raises(ConfigError, match="data.soft_target_tau.*> 0"):
+    with pytest.raises(ConfigError, match="data.soft_target_tau.*must be positive"):
         config_from_dict({**base, "data": {"train": str(tsv), "threshold": 0.0, "soft_target_tau": 0.0}})
     def run(name, tau):
         data = {"train": str(tsv), "label_column": "score", "threshold": 0.0, "soft_target_tau": tau, "max_len": 30}
