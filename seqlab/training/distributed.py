@@ -25,6 +25,7 @@ is saved in the checkpoint, so a run resumes exactly with the same number of ran
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 from dataclasses import dataclass
 
@@ -143,6 +144,16 @@ class Cluster:
         if self.world > 1:
             dist.barrier()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Leave the process group: with ``wait``, first a barrier, so no rank tears its connections down
+        while another still talks to it; then collect what still holds the group (a DDP wrapper's
+        pending work keeps tensors in gloo's threads, and freeing those at interpreter exit aborts
+        the process) and destroy it. ``wait=False`` on the way out of an error, where the other
+        ranks may be blocked in a different collective."""
         if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                if wait:
+                    dist.barrier()
+            finally:
+                gc.collect()
+                dist.destroy_process_group()

@@ -122,16 +122,21 @@ def train(cfg: ExperimentConfig | None, run_dir: str | Path, *, resume: bool = F
         echo: where one-line summaries go.
     """
     run = _set_up(cfg, Path(run_dir), resume, overrides, echo)
-    tc, loop = run.cfg.train, run.loop
-    budget = max_minutes if max_minutes is not None else tc.max_minutes
-    run.clock = (loop.train_seconds, time.monotonic())
-    stopped = _train_loop(run, budget, progress and run.cluster.main)
-    loop.train_seconds = run.seconds()
-    if loop.step % tc.eval_every != 0 or loop.step == 0:
-        _evaluate_and_save(run)
-    run.echo(f"stopped at step {loop.step} ({stopped}); run folder {run.run_dir}")
-    last_eval = _last_eval(run.metrics_path) if run.cluster.main else {}
-    run.cluster.close()
+    finished = False
+    try:
+        tc, loop = run.cfg.train, run.loop
+        budget = max_minutes if max_minutes is not None else tc.max_minutes
+        run.clock = (loop.train_seconds, time.monotonic())
+        stopped = _train_loop(run, budget, progress and run.cluster.main)
+        loop.train_seconds = run.seconds()
+        if loop.step % tc.eval_every != 0 or loop.step == 0:
+            _evaluate_and_save(run)
+        run.echo(f"stopped at step {loop.step} ({stopped}); run folder {run.run_dir}")
+        last_eval = _last_eval(run.metrics_path) if run.cluster.main else {}
+        finished = True
+    finally:
+        run.objective = None  # DDP holds the process group: let it go before the group is destroyed
+        run.cluster.close(wait=finished)
     return TrainResult(run.run_dir, loop.step, loop.epoch, stopped, loop.best, last_eval)
 
 
@@ -311,7 +316,7 @@ def _train_step(run: _Run, batch, autocast) -> tuple[torch.Tensor, torch.Tensor,
     if cluster.world == 1:
         scaler.scale(loss_sum / n).backward()
     else:  # DDP averages over ranks: each rank scales by world / N so the mean is sum_r loss_r / N
-        total_loss, nll_sum, n = cluster.sum([float(loss_sum), float(nll_sum), float(n)])
+        total_loss, nll_sum, n = cluster.sum([float(loss_sum.detach()), float(nll_sum), float(n)])
         scaler.scale(loss_sum * (cluster.world / n)).backward()
         loss_sum = torch.tensor(total_loss)
     scaler.unscale_(run.optimizer)  # fp16: true gradients before clipping; otherwise nothing

@@ -71,7 +71,7 @@ def test_softmax_loss_equals_a_per_pair_loop():
     for c, o in zip(centre.tolist(), context.tolist()):
         scores = [float(U[w] @ W[c]) for w in range(U.shape[0])]  # u_w^T v_c
         expected -= scores[o] - math.log(sum(math.exp(s) for s in scores))
-    assert float(model(centre, context, negatives)) == pytest.approx(expected, rel=1e-5)
+    assert model(centre, context, negatives).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_initialisation_is_word2vecs():
