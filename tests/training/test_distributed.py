@@ -105,3 +105,52 @@ def test_a_two_process_run_stopped_and_resumed_ends_where_an_uninterrupted_one_e
         assert torch.equal(a[key], b[key]), key
     with pytest.raises(CheckpointError, match="saved by 2 process"):
         train(None, stopped, resume=True, overrides=["train.max_steps=10"], progress=False, echo=lambda *_: None)
+
+
+def test_leaving_the_group_waits_for_every_rank_unless_leaving_on_an_error(monkeypatch):
+    import seqlab.training.distributed as distributed
+
+    calls = []
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: calls.append("destroy"))
+    cluster = distributed.Cluster(rank=0, world=2)
+    cluster.close()
+    assert calls == ["barrier", "destroy"]  # no rank tears down while another still talks to it
+    calls.clear()
+    cluster.close(wait=False)  # after an error the other rank may sit in another collective
+    assert calls == ["destroy"]
+    calls.clear()
+
+    def broken_barrier():
+        calls.append("barrier")
+        raise RuntimeError("connection closed by peer")
+
+    monkeypatch.setattr(distributed.dist, "barrier", broken_barrier)
+    with pytest.raises(RuntimeError, match="closed by peer"):
+        cluster.close()
+    assert calls == ["barrier", "destroy"]  # the group is destroyed all the same
+    calls.clear()
+    distributed.Cluster().close()  # one process: there is no group to leave
+    assert calls == []
+
+
+def test_training_that_fails_still_leaves_the_group_without_waiting(tmp_path, monkeypatch):
+    import seqlab.training.trainer as trainer
+
+    closed = []
+    monkeypatch.setattr(trainer.Cluster, "close", lambda self, wait=True: closed.append(wait))
+
+    def failing_loop(run, budget, progress):
+        assert run.objective is not None
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(trainer, "_train_loop", failing_loop)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(tiny_config(tmp_path, max_steps=6, eval_every=6), tmp_path / "run", progress=False, echo=lambda *_: None)
+    assert closed == [False]
+    closed.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(trainer.Cluster, "close", lambda self, wait=True: closed.append(wait))
+    train(tiny_config(tmp_path, max_steps=6, eval_every=6), tmp_path / "ok", progress=False, echo=lambda *_: None)
+    assert closed == [True]
