@@ -358,6 +358,12 @@ def _cmd_study(args) -> int:
     if not args.out:
         raise SeqlabError(f"seqlab study {args.name} needs --out DIR (where the report and figures go)")
     options = {"runs": args.runs, "data": args.data}
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise SeqlabError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)  # the studies that time the machine use them all
     if args.name == "all":
         run_all(args.out, quick=args.quick, **options)
     else:
@@ -528,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
     st.add_argument("--runs", nargs="+", metavar="RUN", help="trained run folders to measure (long-sentences)")
     st.add_argument("--data", metavar="FILE", help="source<TAB>target pairs to measure them on (long-sentences)")
+    st.add_argument("--threads", type=int, metavar="N",
+                    help="CPU threads for the studies that measure speed with every thread (parallelism; "
+                         "default: all the process may use); the training studies run on one")
     st.set_defaults(func=_cmd_study)
 
     d = sub.add_parser("data", help="get or make data sets")

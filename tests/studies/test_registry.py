@@ -50,3 +50,36 @@ def test_study_all_writes_an_index_of_verdicts(tmp_path, monkeypatch, capsys):
     index = (tmp_path / "index.md").read_text()
     assert "| [fake](fake/report.md) | not supported |" in index and "quick=True" in index
     assert "**Verdict: not supported.** quick=True" in (tmp_path / "fake" / "report.md").read_text()
+
+
+def test_threads_option_sets_the_threads_a_study_measures_with(tmp_path, monkeypatch, capsys):
+    import sys
+    import types
+
+    import torch
+
+    from seqlab import studies
+    from seqlab.studies.report import Report
+
+    seen = []
+    fake = types.ModuleType("fake_timing_study")
+    fake.NAME, fake.CLAIM, fake.COST = "timing", "Threads are honoured.", "1 s"
+
+    def run(out, *, quick):
+        seen.append(torch.get_num_threads())
+        report = Report("timing", fake.CLAIM, "none", quick=quick)
+        report.decide("supported", "ran")
+        return report
+
+    fake.run = run
+    monkeypatch.setitem(sys.modules, "fake_timing_study", fake)
+    monkeypatch.setattr(studies, "STUDIES", {"timing": "fake_timing_study"})
+    before = torch.get_num_threads()
+    try:
+        assert main(["study", "timing", "--quick", "--threads", "1", "--out", str(tmp_path / "a")]) == 0
+        assert main(["study", "all", "--quick", "--threads", "2", "--out", str(tmp_path / "b")]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2]
+    assert main(["study", "timing", "--threads", "0", "--out", str(tmp_path / "c")]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
