@@ -67,8 +67,6 @@ def _launch_processes(nproc: int, argv: list[str]) -> int:
     import os
     import subprocess
 
-    if nproc < 1:
-        raise SeqlabError(f"--nproc must be at least 1, got {nproc}")
     rest, skip = [], False
     for i, arg in enumerate(argv):
         if skip:
@@ -361,8 +359,6 @@ def _cmd_study(args) -> int:
     if args.threads is not None:
         import torch
 
-        if args.threads < 1:
-            raise SeqlabError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)  # the studies that time the machine use them all
     if args.name == "all":
         run_all(args.out, quick=args.quick, **options)
@@ -370,6 +366,17 @@ def _cmd_study(args) -> int:
         report = run_study(args.name, args.out, quick=args.quick, **options)
         print(f"{args.name}: {report.verdict}. {report.reason}\nwrote {Path(args.out) / 'report.md'}")
     return 0
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (processes, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--max-minutes", type=float, help="wall-clock budget for this invocation")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
         q.add_argument("--device", help="auto (default: CUDA when available), cpu, cuda or cuda:N (= train.device)")
-        q.add_argument("--nproc", type=int, metavar="N",
+        q.add_argument("--nproc", type=_count, metavar="N",
                        help="train in N processes on torch.distributed (torchrun --standalone on this machine)")
         q.set_defaults(func=_cmd_train, task=task)
 
@@ -494,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-batch", type=int, default=32, help="most texts decoded together (dynamic batching)")
     sv.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests to batch with")
     sv.add_argument("--no-batching", action="store_true", help="decode each request alone")
-    sv.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    sv.add_argument("--threads", type=_count, help="torch threads (default: torch's choice)")
     sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                     help="uvicorn's log level (info logs every request)")
     from seqlab.serve.limits import ServeLimits
@@ -534,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="toy size: seconds per study instead of minutes")
     st.add_argument("--runs", nargs="+", metavar="RUN", help="trained run folders to measure (long-sentences)")
     st.add_argument("--data", metavar="FILE", help="source<TAB>target pairs to measure them on (long-sentences)")
-    st.add_argument("--threads", type=int, metavar="N",
+    st.add_argument("--threads", type=_count, metavar="N",
                     help="CPU threads for the studies that measure speed with every thread (parallelism; "
                          "default: all the process may use); the training studies run on one")
     st.set_defaults(func=_cmd_study)

@@ -366,3 +366,17 @@ def test_translate_keeps_blank_lines_at_the_end_from_a_file_as_from_stdin(capsys
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes()), encoding="utf-8"))
     code, from_stdin, _ = _run(capsys, "translate", tiny_run.path)
     assert code == 0 and from_stdin == from_file
+
+
+@pytest.mark.parametrize("argv", [["train", "cfg.yaml", "--nproc", "0"], ["serve", "runs/x", "--threads", "0"],
+                                  ["study", "heads", "--out", "o", "--threads", "-2"],
+                                  ["study", "heads", "--out", "o", "--threads", "two"]])
+def test_process_and_thread_counts_must_be_whole_numbers_of_at_least_one(argv, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and f"argument {argv[-2]}:" in err
+    assert "must be at least 1" in err or "expected a whole number, got 'two'" in err
+    from seqlab.cli import build_parser
+
+    assert build_parser().parse_args(argv[:-1] + ["3"]).__dict__[argv[-2].lstrip("-")] == 3

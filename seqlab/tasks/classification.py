@@ -118,8 +118,8 @@ def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], max_len: int) -> li
 
 def soft_targets(scores: Sequence[float], *, threshold: float, tau: float) -> Tensor:
     """(N, 2) target distributions over (negative, positive): q_pos = sigmoid((s - threshold) / tau)."""
-    positive = torch.sigmoid((torch.as_tensor(list(scores), dtype=torch.float32) - threshold) / tau)  # (N,)
-    return torch.stack([1.0 - positive, positive], dim=-1)
+    q = torch.sigmoid((torch.as_tensor(list(scores), dtype=torch.float32) - threshold) / tau)  # (N,) q_positive
+    return torch.stack([1.0 - q, q], dim=-1)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 import importlib
 
+import pytest
+
 from seqlab.cli import main
 from seqlab.studies import STUDIES, describe
 
@@ -81,5 +83,8 @@ def test_threads_option_sets_the_threads_a_study_measures_with(tmp_path, monkeyp
     finally:
         torch.set_num_threads(before)
     assert seen == [1, 2]
-    assert main(["study", "timing", "--threads", "0", "--out", str(tmp_path / "c")]) == 2
-    assert "--threads must be at least 1" in capsys.readouterr().err
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(["study", "timing", "--threads", "0", "--out", str(tmp_path / "c")])
+    assert refused.value.code == 2 and "--threads: must be at least 1, got 0" in capsys.readouterr().err
+    assert seen == [1, 2]  # the refused command ran nothing
