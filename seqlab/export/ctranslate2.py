@@ -64,6 +64,17 @@ __all__ = ["CTranslate2Engine", "export_ctranslate2", "import_ctranslate2", "tra
 QUANTIZATIONS = {"fp32": "float32", "int8": "int8_float32"}
 """seqlab precision name -> CTranslate2 weight quantization / compute type."""
 
+INT8_WEIGHT_MAX = 63
+"""int8 exports store weights in [-63, 63] (7 bits), not [-127, 127].
+
+CTranslate2 multiplies int8 weights by activations shifted to unsigned 8 bits (u8 x s8, through
+oneDNN). On CPUs without VNNI (AVX2 only, AVX-512 before Cascade Lake) that product adds pairs of
+u8 x s8 products in 16 bits (``vpmaddubsw``), which saturates once 2 * 255 * |Q| > 32767, i.e. for
+|Q| > 64: translations then drift from fp32 (measured on a tiny model under ``ONEDNN_MAX_CPU_ISA=AVX2``:
+mean |log p| error 0.64 per token, against 0.009 with VNNI). With |Q| <= 63 no pair saturates on any
+CPU, at the cost of one bit of weight resolution everywhere. PyTorch's own x86 int8 kernels make the
+same trade on the activation side (``reduce_range``), which seqlab's native int8 uses."""
+
 _NO_PENALTY = 1e-12
 """A length-penalty exponent that changes no float32 score but keeps CTranslate2's beam search
 stopping at K finished hypotheses (with exactly 0 it stops once the best beam has finished)."""
@@ -162,6 +173,31 @@ def transformer_spec(model: nn.Module, tokenizers: TokenizerPair):
     return spec
 
 
+def _weight_specs(spec):
+    """Every layer spec of ``spec`` whose weight CTranslate2 may store in int8: linear layers, embeddings."""
+    sides = (spec.encoder, spec.decoder)
+    for side in sides:
+        yield from side.embeddings if isinstance(side.embeddings, list) else [side.embeddings]
+        for layer in side.layer:
+            attentions = [layer.self_attention] + ([layer.attention] if side is spec.decoder else [])
+            for attention in attentions:
+                yield from attention.linear
+            yield layer.ffn.linear_0
+            yield layer.ffn.linear_1
+    yield spec.decoder.projection
+
+
+def _quantize_rows(weight: np.ndarray, top: int):
+    """Symmetric per-row int8 weights in [-top, top] and their scales: Q = rint(W s), s = top / max|W_j|."""
+    from ctranslate2.specs.model_spec import NumpyVariable
+
+    amax = np.abs(weight).max(axis=1)
+    amax[amax == 0] = top
+    scale = (np.float32(top) / amax).astype(np.float32)
+    q = np.rint(weight * scale[:, None]).astype(np.int8)
+    return NumpyVariable(q), NumpyVariable(scale)
+
+
 def export_ctranslate2(model: nn.Module, tokenizers: TokenizerPair, out: str | Path, *,
                        quantization: str = "fp32") -> Path:
     """Write ``model`` as a CTranslate2 model folder ``out`` (weights stored in ``quantization``).
@@ -175,11 +211,19 @@ def export_ctranslate2(model: nn.Module, tokenizers: TokenizerPair, out: str | P
         raise SeqlabError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     spec = transformer_spec(model, tokenizers)
     spec.validate()
+    weighted = list(_weight_specs(spec))
+    floats = {id(s): s.weight.numpy().copy() for s in weighted if not isinstance(s.weight, str)}
     spec.optimize(quantization=QUANTIZATIONS[quantization])
+    if quantization == "int8":
+        for s in weighted:
+            if id(s) in floats and not isinstance(s.weight, str) and s.weight.dtype == "int8":
+                s.weight, s.weight_scale = _quantize_rows(floats[id(s)], INT8_WEIGHT_MAX)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec.save(str(out))
     info = {"format": "ctranslate2", "quantization": quantization, "max_positions": int(model.max_positions)}
+    if quantization == "int8":
+        info["int8_weight_max"] = INT8_WEIGHT_MAX
     (out / "seqlab.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
 

@@ -107,11 +107,22 @@ def export_folder(run_dir: str | Path, fmt: str, precision: str, checkpoint: str
     return Path(run_dir) / "export" / f"{fmt}-{precision}{suffix}"
 
 
-def _exported_step(folder: Path) -> int | None:
+def _is_current(folder: Path, engine: str, precision: str, step: int | None) -> bool:
+    """Whether ``folder`` holds an export of the checkpoint at ``step`` in today's format.
+
+    A CTranslate2 int8 export written before int8 weights were limited to 7 bits (no
+    ``int8_weight_max`` in its ``seqlab.json``; see :mod:`seqlab.export.ctranslate2`) is stale too.
+    """
     info_path = folder / "seqlab.json"
-    if not info_path.is_file():
-        return None
-    return json.loads(info_path.read_text(encoding="utf-8")).get("step", -1)
+    if step is None or not info_path.is_file():
+        return False
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if engine == "ctranslate2" and precision == "int8":
+        from seqlab.export.ctranslate2 import INT8_WEIGHT_MAX
+
+        if info.get("int8_weight_max") != INT8_WEIGHT_MAX:
+            return False
+    return info.get("step", -1) == step
 
 
 @dataclass
@@ -172,7 +183,7 @@ def open_engine(engine: str, precision: str, *, model: nn.Module, tokenizers: To
     if run_dir is None:
         raise SeqlabError(f"the {engine} engine needs a run folder to keep its exported model in")
     folder = export_folder(run_dir, engine, precision, checkpoint)
-    if step is None or _exported_step(folder) != step:
+    if not _is_current(folder, engine, precision, step):
         export_model(model, tokenizers, engine, folder, quantization=precision, step=step)
     if engine == "ctranslate2":
         from seqlab.export.ctranslate2 import CTranslate2Engine

@@ -34,6 +34,23 @@ def test_api_ctranslate2_engine_translates_as_native_and_reuses_its_export(tiny_
     assert json.loads((folder / "seqlab.json").read_text())["step"] == info["step"]  # exported again
 
 
+def test_an_int8_ctranslate2_export_from_before_7_bit_weights_is_exported_again(tiny_run, copy_run):
+    pytest.importorskip("ctranslate2", reason="the ctranslate2 package is not installed")
+    run = copy_run(tiny_run)
+    seqlab.load(run, engine="ctranslate2", precision="int8")
+    folder = export_folder(run, "ctranslate2", "int8")
+    info = json.loads((folder / "seqlab.json").read_text())
+    assert info["int8_weight_max"] == 63
+    mtime = (folder / "model.bin").stat().st_mtime_ns
+    seqlab.load(run, engine="ctranslate2", precision="int8")
+    assert (folder / "model.bin").stat().st_mtime_ns == mtime  # current: reused
+    del info["int8_weight_max"]  # as an export of an earlier seqlab wrote it (8-bit weights)
+    (folder / "seqlab.json").write_text(json.dumps(info))
+    seqlab.load(run, engine="ctranslate2", precision="int8")
+    assert (folder / "model.bin").stat().st_mtime_ns != mtime
+    assert json.loads((folder / "seqlab.json").read_text())["int8_weight_max"] == 63
+
+
 def test_api_onnx_engine_translates_and_evaluates_as_native(tiny_run, copy_run, tiny_corpus):
     pytest.importorskip("onnxruntime", reason="the onnxruntime package is not installed")
     run = copy_run(tiny_run)
