@@ -117,6 +117,18 @@ def _cpuinfo() -> dict:
             "flags": [f for f in _BF16_FLAGS if f in flags]}
 
 
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+              "CT2_FORCE_CPU_ISA")
+"""Environment variables that make the libraries use fewer instructions than the CPU has
+(``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2`` computes as an
+AVX2-only CPU; ``tests/test_portability.py``): recorded with every result, and named in its table."""
+
+
+def isa_limits() -> dict:
+    """The :data:`ISA_LIMITS` set in this process's environment."""
+    return {key: os.environ[key] for key in ISA_LIMITS if os.environ.get(key)}
+
+
 def machine_info() -> dict:
     """The machine and software versions, for the JSON report."""
     info = {
@@ -132,6 +144,7 @@ def machine_info() -> dict:
         "mkldnn": torch.backends.mkldnn.is_available(),
         "cpu_capability": cpu_capability(),
         "native_bf16": native_bf16("cpu"),
+        "isa_limits": isa_limits(),
     }
     try:
         import transformers
@@ -155,7 +168,14 @@ def machine_line(info: dict | None = None) -> str:
     numbers = f" (family {cpu['family']}, model {cpu['model']}; {' '.join(cpu['flags'])})" if cpu else ""
     return (f"machine: {info['cpu_model'] or info['processor'] or 'unknown CPU'}{numbers}; CPU capability "
             f"{info['cpu_capability']}; native bf16: {'yes' if info['native_bf16'] else 'no'}; "
-            f"{info['cores_available']} cores, {info['torch_threads']} threads; torch {info['torch']}")
+            f"{info['cores_available']} cores, {info['torch_threads']} threads; torch {info['torch']}"
+            + _limits_text(info.get("isa_limits")))
+
+
+def _limits_text(limits: dict | None) -> str:
+    if not limits:
+        return ""
+    return "; instruction sets limited by " + " ".join(f"{k}={v}" for k, v in sorted(limits.items()))
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,6 +43,18 @@ TINY_GRU = {
 """A GRU encoder-decoder with dot-product attention, as small as :data:`TINY_TRANSFORMER`."""
 
 
+@pytest.fixture(autouse=True)
+def pack_fp32_weights_of_any_size(monkeypatch):
+    """Decoding packs the fp32 weights of the tiny test models too, so the packed path is tested.
+
+    Outside the tests small fp32 weights stay unpacked (``seqlab.nn.linear.FP32_PACK_MIN_ELEMENTS``,
+    a speed choice); ``tests/nn/test_linear.py`` tests that rule with its real threshold.
+    """
+    import seqlab.nn.linear
+
+    monkeypatch.setattr(seqlab.nn.linear, "FP32_PACK_MIN_ELEMENTS", 0)
+
+
 @pytest.fixture
 def cpu_bf16(monkeypatch):
     """``cpu_bf16(True/False)`` makes seqlab believe this CPU has (or lacks) native bf16.

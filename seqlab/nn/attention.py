@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import precision
-from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear
+from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear, worth_packing
 
 DECODING_QUERIES = 16
 """Query blocks this short (autograd off, on the CPU) take the explicit path: a decoding step."""
@@ -134,8 +134,9 @@ class MultiHeadAttention(nn.Module, PackedModule):
         # cross-attention multiplies by these two blocks, self-attention by W_qkv whole (packed as a
         # Linear); a module does not know which role it plays, so both are packed (small)
         d = self.d_model
-        self._packed_q = None if dtype is None else PackedWeight(*self._rows(0, d), dtype)
-        self._packed_kv = None if dtype is None else PackedWeight(*self._rows(d, 3 * d), dtype)
+        q, kv = self._rows(0, d), self._rows(d, 3 * d)
+        self._packed_q = PackedWeight(*q, dtype) if dtype is not None and worth_packing(q[0], dtype) else None
+        self._packed_kv = PackedWeight(*kv, dtype) if dtype is not None and worth_packing(kv[0], dtype) else None
 
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, d_model) -> (B, h, T, d_k)."""

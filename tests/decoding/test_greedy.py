@@ -124,3 +124,19 @@ def test_device_side_loop_equals_the_host_loop_whenever_it_checks(check_every):
 def test_check_interval_is_every_step_on_cpu_only():
     assert check_interval(torch.device("cpu")) == 1
     assert check_interval(torch.device("meta")) > 1
+
+
+def test_blocked_argmax_is_torchs_argmax_with_ties_infinities_and_nan():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 8000, generator=g)
+    x[1, [100, 5000]] = 50.0  # a tie across blocks: the first one
+    x[2, [70, 71]] = 50.0  # a tie inside a block
+    x[3, 7000] = float("nan")  # NaN counts as the maximum for both
+    x[4, 9] = float("inf")
+    x[5] = float("-inf")  # a fully masked row: column 0
+    x[6, 7999] = 60.0  # the last column
+    assert torch.equal(argmax(x), x.argmax(dim=-1))
+    strided = torch.randn(6, 8002, generator=g)[:, 2:]  # a view, as of logits with columns cut off
+    assert torch.equal(argmax(strided), strided.argmax(dim=-1))
+    odd = torch.randn(3, 8001, generator=g)  # not a multiple of the block: torch.argmax itself
+    assert torch.equal(argmax(odd), odd.argmax(dim=-1))

@@ -172,3 +172,23 @@ def test_without_working_fp32_operators_nothing_is_packed_and_fp32_runs_plain(mo
     with torch.no_grad():
         torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=0)
 
+
+
+@needs_packed_fp32
+def test_small_fp32_weights_stay_unpacked_where_packing_costs_more_than_it_saves(monkeypatch):
+    from seqlab.nn.attention import MultiHeadAttention
+
+    monkeypatch.setattr(linear_module, "FP32_PACK_MIN_ELEMENTS", 2 * 256 * 256)  # the shipped threshold
+    square, wide = Linear(256, 256), Linear(256, 768)  # a d x d projection; [W_Q; W_K; W_V]
+    attention = MultiHeadAttention(256, 4)
+    model = torch.nn.ModuleList([square, wide, attention])
+    assert pack_for_decoding(model, precision="fp32")
+    assert square.packed is None and wide.packed is not None
+    assert attention.W_qkv.packed is not None and attention.W_o.packed is None
+    assert attention._packed_q is None and attention._packed_kv is not None  # W_Q is d x d, [W_K; W_V] 2d x d
+    x = torch.randn(5, 256)
+    with torch.inference_mode():
+        torch.testing.assert_close(square(x), torch.nn.functional.linear(x, square.weight, square.bias))
+    if packed_linear_works("bf16"):
+        pack_for_decoding(model, precision="bf16")
+        assert square.packed is not None and attention._packed_q is not None  # bf16 packs every size
