@@ -19,7 +19,9 @@ The algorithm, for a batch of B sentences and beam K:
    (``state.repeat_rows(K)``; what belongs to the source, such as the Transformer's
    cross-attention keys and values, stays one row per sentence). Scores are kept as (B, K); at the first
    step only beam 0 is live (the others start at -inf), so the K copies do not fill the beam with
-   the same prefix.
+   the same prefix. Started from ``<sos>``, the first step runs once per sentence (B rows, not
+   B*K, as the K copies would compute the same logits) and the search starts from its logits and
+   state as from a language model's (1/K of that step's work: about 4% of a 20-step beam-5 search).
 2. Each step adds log p(v | prefix) to every beam's score and takes the top 2K of the K * V
    candidates of each sentence (computed from each beam's own 2K best tokens, which contain
    them: see :func:`_row_candidates`). Among the first K candidates, those that emit ``<eos>`` (and, at
@@ -234,6 +236,11 @@ def beam_decode(
     if (first_token is None) == (logits is None):
         raise ValueError("a search needs exactly one of first_token and logits")
     B, K = (first_token if first_token is not None else logits).size(0), beam
+    if first_token is not None and B > 0:
+        # the K beams of a sentence are equal until the first choice: take the first step once per
+        # sentence (B rows, not B*K) and start from its logits, as from a language model's start
+        logits, state = step(state, first_token)  # (B, V)
+        first_token = None
     step, y_first = start_from(
         step,
         None if first_token is None else first_token.repeat_interleave(K),  # (B*K,)
@@ -305,10 +312,36 @@ def _row_candidates(logits: Tensor, n: int, processed: Tensor | None = None) -> 
         log_probs = torch.log_softmax(logits.float(), dim=-1)  # (R, V), a fresh tensor: mask in place
         log_probs[:, PAD] = float("-inf")
         log_probs[:, SOS] = float("-inf")
-        return log_probs.topk(n, dim=-1)
+        return top_n(log_probs, n)
     log_normaliser = torch.logsumexp(logits.float(), dim=-1, keepdim=True)  # (R, 1)
-    top_z, top_tokens = processed.topk(n, dim=-1)
+    top_z, top_tokens = top_n(processed, n)
     return top_z - log_normaliser, top_tokens
+
+
+TOP_N_BLOCK = 64
+"""Columns per block of :func:`top_n`."""
+
+
+def top_n(scores: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The n largest scores of every row and their columns, largest first: ``scores.topk(n)``.
+
+    PyTorch's ``topk`` over a long row is slow on the CPU (160 x 8,000 floats, n = 10: about
+    1.4 ms on the 2-core development machine). The row is cut into blocks of
+    :data:`TOP_N_BLOCK` columns; the n largest values lie in the n blocks with the largest maxima
+    (a block holding one of them has a maximum at least that large, and at most n blocks do), so
+    ``topk`` runs over the block maxima and then over those n blocks only (about 0.75 ms). The
+    values are those of ``topk``; among equal values the columns may differ, as ``topk`` leaves
+    their order open. Other shapes, and other devices, take ``topk`` itself.
+    """
+    R, V = scores.shape
+    if scores.device.type != "cpu" or V % TOP_N_BLOCK or V < 4 * n * TOP_N_BLOCK:
+        return scores.topk(n, dim=-1)
+    blocks = scores.reshape(R, V // TOP_N_BLOCK, TOP_N_BLOCK)  # (R, V/b, b)
+    best_blocks = blocks.amax(dim=-1).topk(n, dim=-1).indices  # (R, n)
+    inside = blocks.gather(1, best_blocks.unsqueeze(-1).expand(R, n, TOP_N_BLOCK))  # (R, n, b)
+    values, position = inside.reshape(R, n * TOP_N_BLOCK).topk(n, dim=-1)  # (R, n)
+    columns = best_blocks.gather(1, position // TOP_N_BLOCK) * TOP_N_BLOCK + position % TOP_N_BLOCK
+    return values, columns
 
 
 def _advance(

@@ -208,3 +208,41 @@ def test_device_side_beam_equals_the_host_reference_whenever_it_checks(check_eve
             assert out.scores[i] == pytest.approx(reference[0][1], abs=1e-5)
             lengths.add((len(out.tokens[i]), len(out.tokens[i]) < limit))
     assert len(lengths) > 3 and (0, True) in lengths  # <eos> at once, mid-way and truncated rows
+
+
+def test_the_first_step_runs_once_per_sentence_and_the_search_is_unchanged():
+    # The K beams of a sentence are equal before the first choice, so step 1 runs on B rows and
+    # later steps on B*K; the result equals a search that ran step 1 on all B*K rows.
+    model, src, K = GRUToy(seed=3), random_source(4, batch=6), 3
+    rows = []
+
+    def step(state, y_prev):
+        rows.append(y_prev.size(0))
+        return model.decode_step(state, y_prev)
+
+    sos = torch.full((src.size(0),), SOS, dtype=torch.long)
+    out = beam_decode(step, model.encode(src), sos, beam=K, max_len=6, return_attention=True)
+    assert rows[0] == src.size(0) and rows[1] == K * src.size(0)
+    # the same search entered through K copies of every sentence's state
+    repeated = model.encode(src).repeat_rows(K)
+    first = model.decode_step(repeated, sos.repeat_interleave(K))
+    logits, state = first[0].view(src.size(0), K, -1)[:, 0], first[1].select(torch.arange(src.size(0)) * K)
+    reference = beam_decode(model.decode_step, state, logits=logits, beam=K, max_len=6, return_attention=True)
+    assert out.tokens == reference.tokens and out.scores == pytest.approx(reference.scores, abs=1e-5)
+
+
+def test_blocked_top_n_gives_topks_values_and_columns():
+    from seqlab.decoding.beam import top_n
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 8000, generator=g).log_softmax(dim=-1)
+    x[:, :2] = float("-inf")  # <pad>, <sos>
+    x[3, 64:128] = x[3].max() + torch.arange(64.0)  # one block holds all the best
+    x[4, ::64] = x[4].max() + 1 + torch.arange(125.0)  # each block holds one of them
+    for n in (1, 10):
+        values, columns = top_n(x, n)
+        expected_values, expected_columns = x.topk(n, dim=-1)
+        assert torch.equal(values, expected_values) and torch.equal(columns, expected_columns)
+        assert torch.equal(x.gather(1, columns), values)
+    small = torch.randn(5, 30, generator=g)  # too short for blocks: topk itself
+    assert torch.equal(top_n(small, 4)[1], small.topk(4)[1])
