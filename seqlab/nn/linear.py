@@ -13,7 +13,8 @@ through ``F.linear`` and 1.9 ms packed, and 5 rows 2.2 ms against 0.4 ms
 Packing is an explicit step that the decoding side owns, never a side effect of ``forward``:
 :func:`pack_for_decoding` (called by :class:`seqlab.api.Translator` before it decodes in fp32 or
 bf16) stores an immutable :class:`PackedWeight` for that precision on every :class:`Linear` (and
-:class:`PackedModule`) of a model; ``pack_for_decoding(model, precision=None)`` drops them. A
+:class:`PackedModule`) of a model, except fp32 weights too small to gain from it
+(:data:`FP32_PACK_MIN_ELEMENTS`); ``pack_for_decoding(model, precision=None)`` drops them. A
 packed weight is a snapshot: after the weights change (training, averaging, loading), pack again.
 ``forward`` only reads it, so several threads may decode with one model.
 
@@ -170,7 +171,8 @@ def pack_for_decoding(module: nn.Module, *, precision: str | None) -> bool:
     :func:`packed_linear_works` for that precision and the module's parameters are on the CPU.
 
     Returns:
-        Whether the weights are packed now.
+        Whether packing is on now (fp32 weights below :data:`FP32_PACK_MIN_ELEMENTS` stay
+        unpacked even then).
     """
     enabled = (precision is not None and packed_linear_works(precision)
                and all(p.device.type == "cpu" for p in module.parameters()))
