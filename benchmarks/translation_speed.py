@@ -313,18 +313,22 @@ def check_aims(rows: list[dict]) -> list[dict]:
 
     aims = []
 
-    def add(name, what, num, den, rounds=None):
-        """``rounds``: the two rows, when they ran in the same rounds (same task and precision)."""
+    def add(name, what, num, den, per_round=None):
         if num is None or den is None:
             return
         ratio = num / den
         aim = {"aim": name, "what": what, "ratio": ratio, "ratio_text": f"{ratio:.3f}", "target": AIMS[name],
                "met": ratio >= AIMS[name], "rounds_text": ""}
-        if rounds is not None and all(r is not None and r.get("rates") for r in rounds):
-            per_round = [a / b for a, b in zip(rounds[0]["rates"], rounds[1]["rates"])]
+        if per_round:
             aim.update(per_round=per_round, per_round_median=statistics.median(per_round),
                        rounds_text=f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})")
         aims.append(aim)
+
+    def add_fp32(name, what, task):
+        """seqlab fp32 / Marian fp32 of ``task``: they ran in the same rounds, so also round by round."""
+        a, b = row(task, "seqlab", "fp32"), row(task, "marian", "fp32")
+        if a is not None and b is not None:
+            add(name, what, a["median"], b["median"], [x / y for x, y in zip(a["rates"], b["rates"])])
 
     def best(task, system):
         rates = [r["median"] for r in rows if r["task"] == task and r["system"] == system]
@@ -333,14 +337,12 @@ def check_aims(rows: list[dict]) -> list[dict]:
     marian_fp32 = rate("train", "marian", "fp32")
     add("train_best_vs_marian_fp32", "training: seqlab best setting / Marian fp32", best("train", "seqlab"),
         marian_fp32)
-    add("train_fp32_vs_marian_fp32", "training: seqlab fp32 / Marian fp32", rate("train", "seqlab", "fp32"), marian_fp32,
-        (row("train", "seqlab", "fp32"), row("train", "marian", "fp32")))
+    add_fp32("train_fp32_vs_marian_fp32", "training: seqlab fp32 / Marian fp32", "train")
     for task, name in (("greedy", "greedy_vs_marian"), (f"beam{BEAM}", "beam5_vs_marian")):
         add(name, f"{task}: seqlab best setting / Marian fp32", best(task, "seqlab"), rate(task, "marian", "fp32"))
         add(name, f"{task}: seqlab best setting / Marian best setting", best(task, "seqlab"), best(task, "marian"))
     for task, name in (("greedy", "greedy_fp32_vs_marian_fp32"), (f"beam{BEAM}", "beam5_fp32_vs_marian_fp32")):
-        add(name, f"{task}: seqlab fp32 / Marian fp32", rate(task, "seqlab", "fp32"), rate(task, "marian", "fp32"),
-            (row(task, "seqlab", "fp32"), row(task, "marian", "fp32")))
+        add_fp32(name, f"{task}: seqlab fp32 / Marian fp32", task)
     return aims
 
 

@@ -72,5 +72,4 @@ def test_the_hardware_dependent_tests_pass_on_an_avx2_only_cpu(tmp_path):
     assert child.returncode == 0, tail
     passed = re.search(r"(\d+) passed", child.stdout)
     assert passed and int(passed.group(1)) >= 60, tail
-    assert "failed" not in child.stdout.splitlines()[-1], tail
     assert "runs only in the AVX2 child" not in child.stdout, tail  # the check of the emulation ran
