@@ -16,17 +16,37 @@ Two paths compute the same function:
   no weights). ``tests/nn/test_attention.py`` holds the two equal within 1e-5 in float32.
 
 :class:`MultiHeadAttention` picks the path with ``impl``: ``"explicit"``, ``"fused"``, or ``"auto"``
-(the default): the explicit path when weights are asked for, and also for bf16 products on a CPU
-with native bf16 (:func:`seqlab.precision.native_bf16`), where PyTorch 2.13's fused CPU kernel was
-several times slower than the explicit bf16 matrix products for sentence-length sequences
-(``benchmarks/translation_speed.py`` on the AVX-512 BF16 dev machine: 6 ms against 16 ms for
-forward and backward of one attention over 64 x 16 tokens); and for the few query rows of a
-decoding step on the CPU (autograd off, at most :data:`DECODING_QUERIES` query positions: one per
-step, or a sentence's K beams stacked for cross-attention), where the fused kernel's fixed cost
-dominates (2 threads, fp32, same machine: 32 sentences x 5 beams x 4 heads over 16 source tokens,
-0.27 ms fused against 0.09 ms explicit; 160 rows over a 20-token cache, 0.26 ms against 0.16 ms);
-the fused kernel otherwise, including bf16 on CPUs without native bf16, where no such measurement
-supports the explicit path.
+(the default), which on the CPU takes the explicit path
+
+* when the attention weights are asked for;
+* for short key sequences (at most :data:`SHORT_KEYS` positions) in float32, with or without
+  autograd: there the fused kernel's fixed costs outweigh the (B, h, T_q, T_k) weights it saves.
+  Forward + backward of one attention of 1,024 tokens with 4 heads of 64 on the 2-core dev machine
+  (AMD EPYC Zen 4, PyTorch 2.13, float32, padding mask; ``AVX512`` capability / limited to ``AVX2``):
+
+  ======  =========================  =========================
+  T_k     explicit / fused, AVX512   explicit / fused, AVX2
+  ======  =========================  =========================
+  16      2.1 / 4.9 ms               2.1 / 4.3 ms
+  32      2.9 / 3.2 ms               3.4 / 3.6 ms
+  64      3.5 / 4.2 ms               4.3 / 4.5 ms
+  128     6.1 / 5.8 ms               7.3 / 6.4 ms
+  512     26.3 / 16.9 ms             26.3 / 19.1 ms
+  ======  =========================  =========================
+
+  (batches of 1,024 / T_k sequences; the causal mask gives the same picture);
+* for the few query rows of a decoding step (autograd off, at most :data:`DECODING_QUERIES` query
+  positions: one per step, or a sentence's K beams stacked for cross-attention), whatever the
+  cache length: 32 sentences x 5 beams x 4 heads over 16 source tokens took 0.27 ms fused
+  against 0.09 ms explicit (2 threads, fp32, same machine), 160 rows over a 20-token cache 0.26 ms
+  against 0.16 ms;
+* for bf16 products on a CPU with native bf16 (:func:`seqlab.precision.native_bf16`), where
+  PyTorch 2.13's fused CPU kernel was several times slower than the explicit bf16 matrix products
+  for sentence-length sequences (``benchmarks/translation_speed.py`` on the AVX-512 BF16 dev
+  machine: 6 ms against 16 ms for forward and backward of one attention over 64 x 16 tokens).
+
+The fused kernel everywhere else: longer sequences, other devices, and bf16 on CPUs without native
+bf16 (whose explicit bf16 products run a slow reference path).
 
 The projections W_Q, W_K, W_V are stored stacked as one parameter, ``W_qkv`` = [W_Q; W_K; W_V]
 (3 d_model x d_model): self-attention computes all three with one product, cross-attention takes
@@ -43,10 +63,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import precision
-from seqlab.nn.linear import Linear, PackedModule, PackedWeight, bf16_product, linear, worth_packing
+from seqlab.nn.linear import (Linear, PackedModule, PackedWeight, bf16_product, linear, product_dtype,
+                              worth_packing)
 
 DECODING_QUERIES = 16
 """Query blocks this short (autograd off, on the CPU) take the explicit path: a decoding step."""
+
+SHORT_KEYS = 64
+"""Key sequences this short take the explicit path on the CPU in float32 (see the module docstring)."""
 
 __all__ = ["MultiHeadAttention", "attention_explicit", "attention_fused", "causal_mask"]
 
@@ -238,21 +262,26 @@ class MultiHeadAttention(nn.Module, PackedModule):
     def _attend_heads(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
                       need_weights: bool) -> tuple[Tensor, Tensor | None]:
         """Attention of (B, h, T_q, d_k) queries: (B, h, T_q, d_k) outputs and the weights or None."""
-        if need_weights or self._explicit(q):
+        if need_weights or self._explicit(q, k):
             if causal:
                 mask = causal_mask(q.size(2), k.size(2), device=q.device)
             out, weights = attention_explicit(q, k, v, mask, dropout=self.dropout, training=self.training)
+            weights = weights if need_weights else None
         else:
             out = attention_fused(q, k, v, mask, causal=causal, dropout=self.dropout, training=self.training)
             weights = None
         return out, weights
 
-    def _explicit(self, q: Tensor) -> bool:
-        """The path choice of ``impl="auto"`` (see the module docstring)."""
+    def _explicit(self, q: Tensor, k: Tensor) -> bool:
+        """The path choice of ``impl="auto"`` for (B, h, T_q, d_k) queries and (B, h, T_k, d_k) keys
+        (see the module docstring)."""
         if self.impl != "auto":
             return self.impl == "explicit"
-        if q.device.type == "cpu" and not torch.is_grad_enabled() and q.size(2) <= DECODING_QUERIES:
-            return True
+        if q.device.type == "cpu":
+            if not torch.is_grad_enabled() and q.size(2) <= DECODING_QUERIES:
+                return True
+            if k.size(2) <= SHORT_KEYS and product_dtype(q) == torch.float32:
+                return True
         return bf16_product(q) and precision.native_bf16(q.device)
 
 

@@ -78,16 +78,24 @@ def test_heads_are_independent_projections_of_size_d_over_h():
     torch.testing.assert_close(mha.merge_heads(heads), x)
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_auto_takes_the_explicit_path_for_bf16_only_where_bf16_is_native(monkeypatch, cpu_bf16, native):
+def _count_fused_calls(monkeypatch) -> list:
+    """A list that gains one entry per call of the fused kernel from MultiHeadAttention."""
     import seqlab.nn.attention as attention
 
-    cpu_bf16(native)
     calls = []
     real = attention.attention_fused
     monkeypatch.setattr(attention, "attention_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_the_explicit_path_for_bf16_only_where_bf16_is_native(monkeypatch, cpu_bf16, native):
+    from seqlab.nn.attention import SHORT_KEYS
+
+    cpu_bf16(native)
+    calls = _count_fused_calls(monkeypatch)
     mha = MultiHeadAttention(16, 4).eval()
-    x = torch.randn(2, 5, 16)
+    x = torch.randn(2, SHORT_KEYS + 1, 16)  # longer than the short-key rule
     fp32, _ = mha(x, x, x)
     assert calls == [1]  # fp32: the fused kernel on every CPU
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -96,19 +104,49 @@ def test_auto_takes_the_explicit_path_for_bf16_only_where_bf16_is_native(monkeyp
     torch.testing.assert_close(bf16.float(), fp32, rtol=0, atol=5e-2)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_the_explicit_path_for_short_float32_keys_also_in_training(monkeypatch, cpu_bf16, native):
+    from seqlab.nn.attention import SHORT_KEYS
+
+    cpu_bf16(native)
+    calls = _count_fused_calls(monkeypatch)
+    torch.manual_seed(0)
+    auto = MultiHeadAttention(16, 4)
+    fused = MultiHeadAttention(16, 4, impl="fused")
+    fused.load_state_dict(auto.state_dict())
+    x = torch.randn(3, 7, 16)
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] * 6 + [False]])[:, None, None, :]
+    outs, grads = [], []
+    for mha in (auto, fused):
+        xi = x.clone().requires_grad_()
+        out, weights = mha(xi, xi, xi, mask)
+        out.square().sum().backward()
+        assert weights is None  # the explicit path keeps its weights to itself unless asked
+        outs.append(out)
+        grads.append((xi.grad, mha.W_qkv.weight.grad))
+    assert calls == [1]  # only the forced fused module: short keys with autograd on are explicit
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    long = torch.randn(2, SHORT_KEYS + 1, 16)
+    auto(long, long, long)
+    assert calls == [1, 1]  # longer keys: the fused kernel
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto(x, x, x, mask)
+    assert calls == ([1, 1] if native else [1, 1, 1])  # bf16 short keys: explicit only where native
+
+
 def test_auto_takes_the_explicit_path_for_the_short_queries_of_a_decoding_step(monkeypatch):
     import seqlab.nn.attention as attention
 
-    calls = []
-    real = attention.attention_fused
-    monkeypatch.setattr(attention, "attention_fused", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_fused_calls(monkeypatch)
     mha = MultiHeadAttention(16, 4).eval()
     short = torch.randn(2, attention.DECODING_QUERIES, 16)
     long = torch.randn(2, attention.DECODING_QUERIES + 1, 16)
-    memory = torch.randn(2, 30, 16)
+    memory = torch.randn(2, attention.SHORT_KEYS + 30, 16)  # too long for the short-key rule
     with torch.no_grad():
         steps = [mha(short, memory, memory)[0], mha(short[:, :1], memory, memory)[0]]
-    assert calls == []  # a decoding step: explicit, autograd off
+    assert calls == []  # a decoding step: explicit, autograd off, whatever the key length
     with torch.no_grad():
         mha(long, memory, memory)
     assert calls == [1]  # a longer query block: the fused kernel
