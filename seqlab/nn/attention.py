@@ -63,8 +63,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab import precision
-from seqlab.nn.linear import (Linear, PackedModule, PackedWeight, bf16_product, linear, product_dtype,
-                              worth_packing)
+from seqlab.nn.linear import Linear, PackedModule, PackedWeight, linear, product_dtype, worth_packing
 
 DECODING_QUERIES = 16
 """Query blocks this short (autograd off, on the CPU) take the explicit path: a decoding step."""
@@ -277,12 +276,14 @@ class MultiHeadAttention(nn.Module, PackedModule):
         (see the module docstring)."""
         if self.impl != "auto":
             return self.impl == "explicit"
-        if q.device.type == "cpu":
-            if not torch.is_grad_enabled() and q.size(2) <= DECODING_QUERIES:
-                return True
-            if k.size(2) <= SHORT_KEYS and product_dtype(q) == torch.float32:
-                return True
-        return bf16_product(q) and precision.native_bf16(q.device)
+        if q.device.type != "cpu":
+            return False
+        if not torch.is_grad_enabled() and q.size(2) <= DECODING_QUERIES:
+            return True
+        dtype = product_dtype(q)
+        if dtype == torch.float32:
+            return k.size(2) <= SHORT_KEYS
+        return dtype == torch.bfloat16 and precision.native_bf16(q.device)
 
 
 def _stack_groups(x: Tensor, g: int) -> Tensor:
